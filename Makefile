@@ -1,0 +1,42 @@
+# The LMetric toolkit. `make demo` and `make test` each build their own virtual
+# environment from the lock file (requirements.lock) and run.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test check paper-checks lock clean
+
+$(STAMP): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## the main job on its embedded default
+demo: install
+	$(VENV)/bin/lmetric theory check
+	$(VENV)/bin/lmetric paper-checks
+
+## the whole test suite (doctests, property tests, notebooks)
+test: install
+	$(PY) -m pytest
+
+check: install
+	$(VENV)/bin/lmetric theory check
+
+paper-checks: install
+	$(VENV)/bin/lmetric paper-checks
+
+## regenerate requirements.lock from pyproject.toml (needs network to PyPI)
+lock:
+	rm -rf .lockenv && $(PYTHON) -m venv .lockenv
+	.lockenv/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	.lockenv/bin/pip install --quiet --disable-pip-version-check --upgrade 'setuptools>=77' wheel
+	.lockenv/bin/pip freeze --all --exclude-editable --disable-pip-version-check | grep -vE '^(lmetric-toolkit|pip)==' > requirements.lock
+	rm -rf .lockenv
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info
