@@ -4,6 +4,7 @@ Subcommands:
 
 * ``lmetric theory check|explain`` — the machine-checked theorems (:mod:`lmetric_theory.cli`).
 * ``lmetric paper-checks`` — every claim of the paper with a verdict (:mod:`paper_checks`).
+* ``lmetric simulate`` / ``lmetric sweep`` — replay workloads on a simulated cluster (:mod:`analyzers.sim`).
 
 >>> main(["theory", "check", "--only", "T1"])  # doctest: +ELLIPSIS
 id...
@@ -14,27 +15,30 @@ id...
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from typing import Sequence
 
-__all__ = ["main"]
+__all__ = ["main", "COMMANDS"]
+
+# command -> (module, function); imported only when used
+COMMANDS = {
+    "theory": ("lmetric_theory.cli", "main"),
+    "paper-checks": ("paper_checks.report", "main"),
+    "simulate": ("analyzers.sim.cli", "main_simulate"),
+    "sweep": ("analyzers.sim.cli", "main_sweep"),
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(prog="lmetric", description="The LMetric toolkit: theory, paper checks.")
-    parser.add_argument("command", choices=["theory", "paper-checks"], help="what to run")
+    parser = argparse.ArgumentParser(prog="lmetric", description="The LMetric toolkit: theory, paper checks, simulation.")
+    parser.add_argument("command", choices=list(COMMANDS), help="what to run; `lmetric COMMAND --help` for its options")
     if not argv or argv[0] in ("-h", "--help"):
         parser.print_help()
         return 0 if argv else 2
     command, rest = argv[0], argv[1:]
-    if command == "theory":
-        from lmetric_theory.cli import main as theory_main
-
-        return theory_main(rest, prog="lmetric theory")
-    if command == "paper-checks":
-        from paper_checks.report import main as checks_main
-
-        return checks_main(rest, prog="lmetric paper-checks")
-    parser.error(f"unknown command {command!r}")
-    return 2
+    if command not in COMMANDS:
+        parser.error(f"unknown command {command!r}; known: {', '.join(COMMANDS)}")
+    module, func = COMMANDS[command]
+    return getattr(importlib.import_module(module), func)(rest, prog=f"lmetric {command}")

@@ -1,0 +1,149 @@
+"""The reference router: one active scorer, commit-time updates, shadow scoring.
+
+``choose(ctx)`` scores every instance with the active scorer, picks one, and returns a
+:class:`Decision` explaining it: all scores, the margin to the runner-up, how many
+instances tied, and what every *shadow* scorer would have picked (agreement and the
+chosen instance's rank under each).
+
+Commit-time updates: between telemetry refreshes the router adds its own decisions
+to the snapshot it was given — the chosen instance gets ``BS += 1`` and ``Q += P`` —
+and forgets them when a newer snapshot arrives (the snapshot time is
+``ctx.time - ctx.snapshot_age``). With exact state (age 0) nothing is added.
+
+``switch(name, ...)`` changes the active scorer at run time (the detector's mitigation
+hook); every switch is recorded with its time and reason.
+
+>>> import numpy as np
+>>> from analyzers.router.context import DecisionContext
+>>> r = Router("lmetric", rng=np.random.default_rng(0), shadow=("least-loaded",))
+>>> ctx = DecisionContext.build(1000, cached_tokens=[992, 0], running=[3, 1], waiting=[1, 0], queued_prefill=[0, 500])
+>>> d = r.choose(ctx)
+>>> d.chosen, d.margin, d.shadow["least-loaded"].chosen, d.shadow["least-loaded"].agrees
+(0, 2960.0, 1, False)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from .context import DecisionContext
+from .scorers import ScorerSpec, get_scorer, pick
+
+__all__ = ["Router", "Decision", "ShadowResult", "SwitchRecord"]
+
+
+@dataclass(frozen=True)
+class ShadowResult:
+    """What another scorer would have done on the same decision."""
+
+    chosen: int
+    agrees: bool
+    rank_of_chosen: int  # 0 = the shadow scorer also ranks the router's pick first
+
+
+@dataclass(frozen=True)
+class Decision:
+    time: float
+    request_id: int
+    scorer: str
+    chosen: int
+    scores: np.ndarray
+    margin: float          # runner-up score minus the chosen score (>= 0 for argmin pickers)
+    tie_count: int         # instances sharing the best score
+    shadow: Mapping[str, ShadowResult] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SwitchRecord:
+    time: float
+    from_scorer: str
+    to_scorer: str
+    reason: str
+
+
+def _rank(scores: np.ndarray, k: int) -> int:
+    return int(np.sum(scores < scores[k]))
+
+
+class Router:
+    """Transport-free routing core (the simulator and the HTTP proxy both call it)."""
+
+    def __init__(self, scorer: str = "lmetric", params: Mapping[str, object] | None = None, *,
+                 rng: np.random.Generator, shadow: Sequence[str] = (), commit_updates: bool = True,
+                 shadow_params: Mapping[str, Mapping[str, object]] | None = None):
+        self._rng = rng
+        self._shadow_rng = np.random.default_rng(rng.integers(2**63))  # shadows never perturb the active draws
+        self.commit_updates = commit_updates
+        self._set(scorer, params)
+        self._shadow: list[tuple[ScorerSpec, dict, dict]] = []
+        for name in shadow:
+            spec = get_scorer(name)
+            self._shadow.append((spec, spec.params((shadow_params or {}).get(name)), {}))
+        self.switches: list[SwitchRecord] = []
+        self._snap_time: float | None = None
+        self._d_bs: np.ndarray | None = None
+        self._d_q: np.ndarray | None = None
+        self.decisions = 0
+
+    def _set(self, scorer: str, params: Mapping[str, object] | None) -> None:
+        spec = get_scorer(scorer)
+        self.spec = spec
+        self.params = spec.params(params)
+        self.state: dict = {}
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    # -------------------------------------------------------------- control
+    def switch(self, scorer: str, params: Mapping[str, object] | None = None, *, reason: str, time: float = 0.0) -> None:
+        """Make ``scorer`` active (recorded with ``reason``); unknown names raise ``KeyError``."""
+        old = self.spec.name
+        self._set(scorer, params)
+        self.switches.append(SwitchRecord(time, old, scorer, reason))
+
+    def on_snapshot(self, time: float) -> None:
+        """Fresh telemetry arrived: drop commit-time estimates made before ``time``."""
+        self._snap_time = time
+        self._d_bs = self._d_q = None
+
+    # -------------------------------------------------------------- decisions
+    def _with_commits(self, ctx: DecisionContext) -> DecisionContext:
+        snap_time = ctx.time - float(ctx.snapshot_age[0]) if ctx.n else ctx.time
+        if self._snap_time is None or snap_time != self._snap_time or self._d_bs is None or self._d_bs.shape[0] != ctx.n:
+            self._snap_time = snap_time
+            self._d_bs = np.zeros(ctx.n)
+            self._d_q = np.zeros(ctx.n)
+        if not self.commit_updates or not self._d_bs.any():
+            return ctx
+        return replace(ctx, waiting=ctx.waiting + self._d_bs, queued_prefill=ctx.queued_prefill + self._d_q)
+
+    def choose(self, ctx: DecisionContext) -> Decision:
+        """Score, pick, shadow-score and commit one decision."""
+        if ctx.n == 0:
+            raise ValueError("no instances to route to")
+        view = self._with_commits(ctx)
+        scores = self.spec.score(view, self.params, self.state)
+        k = pick(scores, self.spec.picker_for(self.params), self._rng, self.state, self.params)
+        best = scores[k]
+        others = np.delete(scores, k)
+        margin = float(others.min() - best) if others.size else float("inf")
+        ties = int(np.sum(scores == scores.min()))
+        shadow = {}
+        for spec, params, state in self._shadow:
+            s = spec.score(view, params, state)
+            sk = pick(s, spec.picker_for(params), self._shadow_rng, state, params)
+            shadow[spec.name] = ShadowResult(sk, sk == k, _rank(s, k))
+        if self.commit_updates and ctx.snapshot_age.any():
+            self._d_bs[k] += 1
+            self._d_q[k] += ctx.new_tokens[k]
+        self.decisions += 1
+        return Decision(ctx.time, ctx.request_id, self.spec.name, int(k), scores, margin, ties, shadow)
+
+    # -------------------------------------------------------------- simulator hook
+    def route(self, request, ctx: DecisionContext):
+        d = self.choose(ctx)
+        return d.chosen, d.scores
