@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test check paper-checks lock clean
+.PHONY: install demo test check paper-checks lock clean bench
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -40,3 +40,7 @@ lock:
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info
+
+## speed benchmarks (print their figures)
+bench: install
+	$(PY) -m benchmarks.bench_simulator

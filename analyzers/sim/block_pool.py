@@ -112,3 +112,13 @@ class BlockPool:
 
     def cached_hashes(self) -> int:
         return len(self._by_hash)
+
+    def check_invariants(self) -> None:
+        """Raise ``AssertionError`` if the pool is inconsistent (for tests): free blocks
+        are unreferenced, every block is free or referenced, the hash map is consistent."""
+        ref, free = self._ref, self._free
+        assert all(ref[b] == 0 for b in free), "a free block has references"
+        assert all(r >= 0 for r in ref), "negative reference count"
+        in_use = sum(1 for r in ref if r > 0)
+        assert in_use + len(free) == self.num_blocks, "blocks lost or double counted"
+        assert all(self._hash[b] == h for h, b in self._by_hash.items()), "hash map out of sync"

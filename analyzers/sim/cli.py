@@ -145,9 +145,13 @@ def main_simulate(argv: Sequence[str] | None = None, prog: str = "lmetric simula
     if not scorers or unknown:
         p.error(f"unknown scorer(s) {', '.join(unknown) or '(none)'}; known: {', '.join(SCORERS)}")
     try:
-        cfgs = [replace(config_from_args(a, s), telemetry_interval=a.telemetry_interval) for s in scorers]
-        for c in cfgs:
-            SCORERS[c.scorer].params(c.params)  # unknown parameter names fail before any work
+        base = replace(config_from_args(a, scorers[0]), telemetry_interval=a.telemetry_interval)
+        params = dict(base.params)
+        for key in params:  # every --param must belong to at least one chosen scorer
+            if not any(key in SCORERS[s].defaults or key == "picker" for s in scorers):
+                SCORERS[scorers[0]].params({key: params[key]})  # raises the KeyError naming the parameters
+        cfgs = [replace(base, scorer=s, params={k: v for k, v in params.items() if k in SCORERS[s].defaults or k == "picker"})
+                for s in scorers]
         requests = build_workload(cfgs[0])
     except (ValueError, KeyError, WorkloadError) as exc:
         print(f"error: {exc.args[0] if isinstance(exc, KeyError) else exc}", file=sys.stderr)

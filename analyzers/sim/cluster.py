@@ -152,6 +152,8 @@ class Cluster:
             reason = self._reject_reason(req)
             if reason:
                 rejected.append(RequestResult(req.rid, -1, t, req.prompt_len, req.output_len, 0, None, None, None, 0, reason))
+                if on_progress is not None:
+                    on_progress(count)
                 continue
             hashes = req.block_hashes()
             matched = np.array([BLOCK_SIZE * inst.pool.match(hashes) for inst in insts], dtype=float)

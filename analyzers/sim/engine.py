@@ -263,7 +263,7 @@ class Instance:
     def _complete(self, st: _Step) -> None:
         self.inflight = None
         if st.macro:
-            self._apply_decode_steps(st.n_steps, st.start, st.base_ms, st.slope_ms)
+            self._apply_decode_steps(st.n_steps, st.start, st.base_ms, st.slope_ms, more=False)
             self.time = st.end
             self._collect_finished(st.end)
             return
@@ -342,26 +342,36 @@ class Instance:
         end = start + _macro_elapsed_s(k, base_ms, slope_ms)
         self.inflight = _Step(start, end, [], macro=True, n_steps=k, base_ms=base_ms, slope_ms=slope_ms)
         self.last_step_ms = base_ms
+        self._alloc_decode()
         return True
 
     def _macro_blocks(self, k: int) -> int:
         bf = self._blocks_for
         return sum(max(0, bf(r.computed + k) - len(r.blocks)) for r in self.running)
 
-    def _apply_decode_steps(self, j: int, start: float, base_ms: float, slope_ms: float) -> None:
+    def _alloc_decode(self) -> None:
+        """Blocks for the decode step that starts now (vLLM allocates at schedule time)."""
+        pool = self.pool
+        bf = self._blocks_for
+        for r in self.running:
+            need = bf(r.computed + 1) - len(r.blocks)
+            if need > 0:
+                r.blocks.extend(pool.allocate(need))
+
+    def _apply_decode_steps(self, j: int, start: float, base_ms: float, slope_ms: float, more: bool) -> None:
+        """Apply ``j`` decode steps of a macro step; ``more``: another step starts right after."""
         if j <= 0:
             return
         pool = self.pool
         bf = self._blocks_for
-        first_end = start + _macro_elapsed_s(1, base_ms, slope_ms)
         for r in self.running:
             need = bf(r.computed + j) - len(r.blocks)
-            if need > 0:
+            if need > 0:  # blocks of steps 2..j (step 1's were taken when the macro step was scheduled)
                 r.blocks.extend(pool.allocate(need))
             r.computed += j
             r.emitted += j
-            if r.first_token is None:  # cannot happen: decoders have emitted
-                r.first_token = first_end
+        if more:
+            self._alloc_decode()
         n = len(self.running)
         self.generation_tokens += n * j
         self.steps += j
@@ -375,7 +385,10 @@ class Instance:
         if j <= 0:
             return
         new_start = st.start + _macro_elapsed_s(j, st.base_ms, st.slope_ms)
-        self._apply_decode_steps(j, st.start, st.base_ms, st.slope_ms)
+        if j >= st.n_steps:
+            self._complete(st)
+            return
+        self._apply_decode_steps(j, st.start, st.base_ms, st.slope_ms, more=True)
         self.time = new_start
         rest = st.n_steps - j
         base_ms = st.base_ms + st.slope_ms * j

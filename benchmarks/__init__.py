@@ -1,0 +1,1 @@
+"""Speed benchmarks; run all with ``make bench`` (prints their figures)."""

@@ -1,0 +1,73 @@
+"""`lmetric simulate` / `lmetric sweep` end to end on small inputs."""
+
+import csv
+import json
+
+import pytest
+
+from analyzers.cli import main
+
+
+def test_simulate_writes_requests_telemetry_summary_and_plots(tmp_path, capsys):
+    out = tmp_path / "r"
+    code = main(["simulate", "--workload", "mooncake-conversation", "--instances", "4", "--profile", "h100",
+                 "--scorer", "round-robin", "--scale", "2.0", "--limit", "150", "--out", str(out), "--quiet"])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "TTFT mean / p50 / p90 / p99" in text and "150 (150 completed, 0 rejected)" in text
+    rows = list(csv.DictReader((out / "requests.csv").read_text().splitlines()))
+    assert len(rows) == 150 and all(float(r["ttft"]) > 0 for r in rows)
+    assert {r["instance"] for r in rows} == {"0", "1", "2", "3"}
+    kinds = [json.loads(line)["kind"] for line in (out / "telemetry.jsonl").read_text().splitlines()]
+    assert kinds.count("decision") == 150 and "snapshot" in kinds
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["summary"]["completed"] == 150 and summary["config"]["scale"] == 2.0
+    assert (out / "latency_cdf.png").stat().st_size > 1000 and (out / "instances.png").is_file()
+
+
+def test_simulate_several_scorers_with_params(tmp_path, capsys):
+    out = tmp_path / "r"
+    assert main(["simulate", "--workload", "api", "--limit", "200", "--instances", "2", "--profile", "h100",
+                 "--scorer", "lmetric,linear", "--param", "lambda=300", "--out", str(out), "--quiet", "--no-plots"]) == 0
+    assert (out / "lmetric" / "requests.csv").is_file() and (out / "linear" / "requests.csv").is_file()
+    assert json.loads((out / "linear" / "summary.json").read_text())["config"]["params"]["lambda"] == 300.0
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["--workload", "nope"], "invalid choice"),
+    (["--scorer", "best"], "unknown scorer(s) best"),
+    (["--profile", "tpu"], "invalid choice"),
+    (["--scale", "0"], "--scale must be positive"),
+    (["--param", "gamma=1"], "has no parameter 'gamma'"),
+    (["--speeds", "1,2"], "--speeds has 2 values for 16 instances"),
+])
+def test_simulate_rejects_bad_options_clearly(tmp_path, capsys, args, msg):
+    with pytest.raises(SystemExit) if msg == "invalid choice" or "unknown scorer" in msg else _nullcontext():
+        code = main(["simulate", "--limit", "5", "--out", str(tmp_path), "--quiet", *args])
+        assert code == 2
+    captured = capsys.readouterr()
+    assert msg in captured.err
+
+
+def test_simulate_reports_the_bad_trace_line(tmp_path, capsys):
+    trace = tmp_path / "bad.jsonl"
+    trace.write_text('{"timestamp": 0, "input_length": 100, "output_length": 3, "hash_ids": [1]}\nnot json\n')
+    assert main(["simulate", "--trace", str(trace), "--out", str(tmp_path / "o"), "--quiet"]) == 2
+    assert f"{trace}:2: not valid JSON" in capsys.readouterr().err
+
+
+def test_sweep_prints_rows_and_writes_the_plot(tmp_path, capsys):
+    out = tmp_path / "s"
+    assert main(["sweep", "--workload", "api", "--limit", "150", "--instances", "2", "--profile", "h100",
+                 "--scorers", "lmetric,round-robin", "--scales", "1,3", "--out", str(out), "--quiet"]) == 0
+    rows = json.loads((out / "sweep.json").read_text())
+    assert len(rows) == 4 and {r["scorer"] for r in rows} == {"lmetric", "round-robin"}
+    assert (out / "load_sweep.png").is_file()
+
+
+class _nullcontext:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
