@@ -44,3 +44,4 @@ clean:
 ## speed benchmarks (print their figures)
 bench: install
 	$(PY) -m benchmarks.bench_simulator
+	$(PY) -m benchmarks.bench_router

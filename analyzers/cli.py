@@ -27,6 +27,7 @@ COMMANDS = {
     "paper-checks": ("paper_checks.report", "main"),
     "simulate": ("analyzers.sim.cli", "main_simulate"),
     "sweep": ("analyzers.sim.cli", "main_sweep"),
+    "lambda-sweep": ("analyzers.sim.lambda_sweep", "main"),
 }
 
 

@@ -1,1 +1,13 @@
-"""(filled below)"""
+"""The bundled reference router: scorers, prefix index, commit-time state, shadow scoring.
+
+Transport-free: the simulator's routing hook and (later) the HTTP proxy call the same
+:class:`Router`.
+"""
+
+from .context import DecisionContext
+from .prefix_index import ApproxPrefixIndex, ExactPrefixIndex
+from .router import Decision, Router, ShadowResult, SwitchRecord
+from .scorers import PICKERS, SCORERS, ScorerSpec, get_scorer, parse_params, pick
+
+__all__ = ["DecisionContext", "ApproxPrefixIndex", "ExactPrefixIndex", "Decision", "Router", "ShadowResult",
+           "SwitchRecord", "PICKERS", "SCORERS", "ScorerSpec", "get_scorer", "parse_params", "pick"]

@@ -40,6 +40,7 @@ class DecisionContext:
     snapshot_age: np.ndarray
     time: float = 0.0
     cached_tokens_uncapped: np.ndarray | None = None
+    block_hashes: list[int] | None = None
     request_id: int = -1
     session: str | None = None
     expected_output: int | None = None

@@ -10,6 +10,12 @@ to the snapshot it was given — the chosen instance gets ``BS += 1`` and ``Q +=
 and forgets them when a newer snapshot arrives (the snapshot time is
 ``ctx.time - ctx.snapshot_age``). With exact state (age 0) nothing is added.
 
+Prefix hits: by default the context's ``cached_tokens`` (exact engine state). With
+``prefix_index`` the router computes hits itself from ``ctx.block_hashes``: an
+:class:`~analyzers.router.prefix_index.ExactPrefixIndex` fed by KV events, or an
+:class:`~analyzers.router.prefix_index.ApproxPrefixIndex` that the router fills with
+the prompts it routes.
+
 ``switch(name, ...)`` changes the active scorer at run time (the detector's mitigation
 hook); every switch is recorded with its time and reason.
 
@@ -30,7 +36,10 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from .context import DecisionContext
+from .prefix_index import ApproxPrefixIndex
 from .scorers import ScorerSpec, get_scorer, pick
+
+BLOCK = 16
 
 __all__ = ["Router", "Decision", "ShadowResult", "SwitchRecord"]
 
@@ -73,8 +82,9 @@ class Router:
 
     def __init__(self, scorer: str = "lmetric", params: Mapping[str, object] | None = None, *,
                  rng: np.random.Generator, shadow: Sequence[str] = (), commit_updates: bool = True,
-                 shadow_params: Mapping[str, Mapping[str, object]] | None = None):
+                 shadow_params: Mapping[str, Mapping[str, object]] | None = None, prefix_index=None):
         self._rng = rng
+        self.prefix_index = prefix_index
         self._shadow_rng = np.random.default_rng(rng.integers(2**63))  # shadows never perturb the active draws
         self.commit_updates = commit_updates
         self._set(scorer, params)
@@ -125,6 +135,10 @@ class Router:
         """Score, pick, shadow-score and commit one decision."""
         if ctx.n == 0:
             raise ValueError("no instances to route to")
+        if self.prefix_index is not None and ctx.block_hashes is not None:
+            matched = BLOCK * self.prefix_index.match(ctx.block_hashes).astype(float)
+            cap = BLOCK * ((ctx.prompt_tokens - 1) // BLOCK)
+            ctx = replace(ctx, cached_tokens=np.minimum(matched, cap), cached_tokens_uncapped=matched)
         view = self._with_commits(ctx)
         scores = self.spec.score(view, self.params, self.state)
         k = pick(scores, self.spec.picker_for(self.params), self._rng, self.state, self.params)
@@ -140,6 +154,8 @@ class Router:
         if self.commit_updates and ctx.snapshot_age.any():
             self._d_bs[k] += 1
             self._d_q[k] += ctx.new_tokens[k]
+        if isinstance(self.prefix_index, ApproxPrefixIndex) and ctx.block_hashes is not None:
+            self.prefix_index.insert(int(k), ctx.block_hashes)
         self.decisions += 1
         return Decision(ctx.time, ctx.request_id, self.spec.name, int(k), scores, margin, ties, shadow)
 

@@ -27,9 +27,11 @@ __all__ = ["BlockPool"]
 class BlockPool:
     """Fixed-size pool of KV blocks with hash-addressed prefix caching."""
 
-    __slots__ = ("num_blocks", "_free", "_ref", "_hash", "_by_hash", "evictions")
+    __slots__ = ("num_blocks", "_free", "_ref", "_hash", "_by_hash", "evictions", "listener")
 
-    def __init__(self, num_blocks: int):
+    def __init__(self, num_blocks: int, listener=None):
+        """``listener`` (optional) receives KV events: ``stored(hashes)`` when blocks
+        become cached and ``removed(hashes)`` when cached blocks are evicted."""
         if num_blocks <= 0:
             raise ValueError("the KV cache needs at least one block")
         self.num_blocks = num_blocks
@@ -38,6 +40,7 @@ class BlockPool:
         self._hash: list[int | None] = [None] * num_blocks
         self._by_hash: dict[int, int] = {}
         self.evictions = 0
+        self.listener = listener
 
     @property
     def num_free(self) -> int:
@@ -82,25 +85,33 @@ class BlockPool:
             raise RuntimeError(f"allocate({n}) with only {len(self._free)} free blocks")
         free, ref, hsh, by_hash = self._free, self._ref, self._hash, self._by_hash
         out = []
+        evicted = []
         for _ in range(n):
             b, _ = free.popitem(last=False)
             h = hsh[b]
             if h is not None:
                 if by_hash.get(h) == b:
                     del by_hash[h]
+                    evicted.append(h)
                 hsh[b] = None
                 self.evictions += 1
             ref[b] = 1
             out.append(b)
+        if evicted and self.listener is not None:
+            self.listener.removed(evicted)
         return out
 
     def cache(self, blocks: list[int], hashes: list[int]) -> None:
         """Register computed full blocks under their hashes (first copy wins)."""
         hsh, by_hash = self._hash, self._by_hash
+        stored = []
         for b, h in zip(blocks, hashes):
             if hsh[b] is None and h not in by_hash:
                 hsh[b] = h
                 by_hash[h] = b
+                stored.append(h)
+        if stored and self.listener is not None:
+            self.listener.stored(stored)
 
     def free(self, blocks: list[int]) -> None:
         """Drop one reference per block, tail first; unreferenced blocks join the free tail."""

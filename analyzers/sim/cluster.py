@@ -70,18 +70,37 @@ class SimResult:
     config: dict = field(default_factory=dict)
 
 
+class _KvForwarder:
+    """Tags one instance's block-pool events with its index."""
+
+    __slots__ = ("sink", "idx")
+
+    def __init__(self, sink, idx: int):
+        self.sink, self.idx = sink, idx
+
+    def stored(self, hashes):
+        self.sink.stored(self.idx, hashes)
+
+    def removed(self, hashes):
+        self.sink.removed(self.idx, hashes)
+
+
 class Cluster:
     """A cluster of identical (or speed-scaled) instances sharing one profile."""
 
     def __init__(self, n_instances: int, profile: Profile, speeds: Sequence[float] | None = None,
-                 macro_steps: bool = True):
+                 macro_steps: bool = True, kv_event_sink=None):
+        """``kv_event_sink`` (optional) gets ``stored(instance, hashes)`` / ``removed(instance, hashes)``
+        for every instance's cache, like vLLM KV events (e.g. an :class:`ExactPrefixIndex`)."""
         if n_instances < 1:
             raise ValueError("a cluster needs at least one instance")
         speeds = [1.0] * n_instances if speeds is None else list(speeds)
         if len(speeds) != n_instances:
             raise ValueError(f"speeds has {len(speeds)} entries for {n_instances} instances")
         self.profile = profile
-        self.instances = [Instance(i, profile, speed=s, macro_steps=macro_steps) for i, s in enumerate(speeds)]
+        self.instances = [Instance(i, profile, speed=s, macro_steps=macro_steps,
+                                   kv_listener=None if kv_event_sink is None else _KvForwarder(kv_event_sink, i))
+                          for i, s in enumerate(speeds)]
 
     def _snapshot(self, inst: Instance, t: float) -> InstanceSnapshot:
         return InstanceSnapshot(
@@ -167,7 +186,7 @@ class Cluster:
                     kv_usage=np.array([i.pool.usage for i in insts], float),
                     total_tokens=np.array([i.total_tokens() for i in insts], float),
                     speed=speeds, snapshot_age=np.zeros(n), time=t, request_id=req.rid, session=req.session,
-                    expected_output=req.output_len, cached_tokens_uncapped=matched)
+                    expected_output=req.output_len, cached_tokens_uncapped=matched, block_hashes=hashes)
             else:
                 ctx = DecisionContext(
                     prompt_tokens=req.prompt_len, cached_tokens=cached,
@@ -177,7 +196,7 @@ class Cluster:
                     kv_usage=np.array([s.kv_usage for s in stale], float),
                     total_tokens=np.array([s.total_tokens for s in stale], float),
                     speed=speeds, snapshot_age=np.full(n, t - stale_time), time=t, request_id=req.rid,
-                    session=req.session, expected_output=req.output_len, cached_tokens_uncapped=matched)
+                    session=req.session, expected_output=req.output_len, cached_tokens_uncapped=matched, block_hashes=hashes)
             k, scores = hook.route(req, ctx)
             k = int(k)
             if not 0 <= k < n:

@@ -89,7 +89,8 @@ class Instance:
     """A serving instance: FCFS waiting queue, running batch, KV block pool."""
 
     def __init__(self, idx: int, profile: Profile, speed: float = 1.0,
-                 on_finish: Callable[[RequestResult], None] | None = None, macro_steps: bool = True):
+                 on_finish: Callable[[RequestResult], None] | None = None, macro_steps: bool = True,
+                 kv_listener=None):
         if speed <= 0:
             raise ValueError("instance speed must be positive")
         if profile.max_num_batched_tokens <= profile.max_num_seqs:
@@ -98,7 +99,7 @@ class Instance:
         self.p = profile
         self.speed = speed
         self.macro_steps = macro_steps
-        self.pool = BlockPool(profile.kv_blocks)
+        self.pool = BlockPool(profile.kv_blocks, listener=kv_listener)
         self.time = 0.0
         self.running: list[LiveRequest] = []
         self.waiting: deque[LiveRequest] = deque()

@@ -1,0 +1,128 @@
+"""Per-instance prefix index over chained 16-token block hashes.
+
+One dictionary maps a block hash to the bitmask of instances holding it, so a lookup
+walks the prompt's hashes once for all instances together: at block ``i`` the
+instances still matching are ``alive &= holders[h_i]``, and an instance that drops
+out has matched ``i`` blocks. Cost O(matched blocks), independent of the number of
+instances (up to Python's big-int masks).
+
+Two ways to feed it:
+
+* :class:`ExactPrefixIndex` — the engine's own cache state: ``stored`` / ``removed``
+  / ``cleared`` events (the simulator's block pool now; vLLM KV events later);
+* :class:`ApproxPrefixIndex` — the router's own routed prompts, an LRU of at most
+  ``capacity_blocks`` hashes per instance (what SGLang and production-stack do).
+
+Both cap the hit the way the engine does when asked (``cap_tokens``).
+
+>>> idx = ApproxPrefixIndex(n_instances=3, capacity_blocks=100)
+>>> idx.insert(1, [10, 11, 12])
+>>> idx.match([10, 11, 99]).tolist()
+[0, 2, 0]
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Iterable, Sequence
+
+import numpy as np
+
+__all__ = ["ExactPrefixIndex", "ApproxPrefixIndex"]
+
+BLOCK = 16
+
+
+class _BitmaskIndex:
+    def __init__(self, n_instances: int):
+        if n_instances < 1:
+            raise ValueError("an index needs at least one instance")
+        self.n = n_instances
+        self._holders: dict[int, int] = {}
+
+    def _add(self, inst: int, h: int) -> None:
+        self._holders[h] = self._holders.get(h, 0) | (1 << inst)
+
+    def _drop(self, inst: int, h: int) -> None:
+        m = self._holders.get(h)
+        if m is None:
+            return
+        m &= ~(1 << inst)
+        if m:
+            self._holders[h] = m
+        else:
+            del self._holders[h]
+
+    def match(self, hashes: Sequence[int], limit: int | None = None) -> np.ndarray:
+        """Matched leading blocks per instance (stops at each instance's first miss)."""
+        out = np.zeros(self.n, dtype=np.int64)
+        holders = self._holders
+        alive = (1 << self.n) - 1
+        n = len(hashes) if limit is None else min(limit, len(hashes))
+        i = 0
+        while i < n and alive:
+            m = holders.get(hashes[i], 0)
+            dead = alive & ~m
+            if dead:
+                while dead:
+                    low = dead & -dead
+                    out[low.bit_length() - 1] = i
+                    dead ^= low
+                alive &= m
+            i += 1
+        while alive:
+            low = alive & -alive
+            out[low.bit_length() - 1] = i
+            alive ^= low
+        return out
+
+    def cached_tokens(self, hashes: Sequence[int], prompt_tokens: int) -> np.ndarray:
+        """Hit in tokens per instance, capped at ``prompt - 1`` like the engine."""
+        return BLOCK * self.match(hashes, limit=(prompt_tokens - 1) // BLOCK)
+
+    def __len__(self) -> int:
+        return len(self._holders)
+
+
+class ExactPrefixIndex(_BitmaskIndex):
+    """Mirror of the engines' prefix caches, fed by their events."""
+
+    def stored(self, inst: int, hashes: Iterable[int]) -> None:
+        for h in hashes:
+            self._add(inst, h)
+
+    def removed(self, inst: int, hashes: Iterable[int]) -> None:
+        for h in hashes:
+            self._drop(inst, h)
+
+    def cleared(self, inst: int) -> None:
+        bit = 1 << inst
+        for h in [h for h, m in self._holders.items() if m & bit]:
+            self._drop(inst, h)
+
+
+class ApproxPrefixIndex(_BitmaskIndex):
+    """The router's guess of each cache: prompts it routed, LRU-bounded per instance."""
+
+    def __init__(self, n_instances: int, capacity_blocks: int):
+        super().__init__(n_instances)
+        if capacity_blocks < 1:
+            raise ValueError("capacity_blocks must be at least 1")
+        self.capacity = capacity_blocks
+        self._lru: list[OrderedDict[int, None]] = [OrderedDict() for _ in range(n_instances)]
+
+    def insert(self, inst: int, hashes: Sequence[int]) -> None:
+        """Record that ``inst`` now caches ``hashes`` (most recently used)."""
+        lru = self._lru[inst]
+        for h in hashes:
+            if h in lru:
+                lru.move_to_end(h)
+            else:
+                lru[h] = None
+                self._add(inst, h)
+        while len(lru) > self.capacity:
+            old, _ = lru.popitem(last=False)
+            self._drop(inst, old)
+
+    def size(self, inst: int) -> int:
+        return len(self._lru[inst])

@@ -1,0 +1,89 @@
+"""λ-sweep: run the linear family ``(Q+P) + λ(BS+1)`` over a grid and report the best λ.
+
+Used to test the paper's "no tuning needed" claim: the best λ moves with the workload
+(theorem T2 says a fixed λ cannot suit every state), while LMetric has nothing to tune.
+
+>>> cfg = SimConfig(workload="api", instances=2, profile="h100", limit=150, telemetry_interval=None)
+>>> res = lambda_sweep(cfg, [10.0, 1000.0])
+>>> sorted(r["lambda"] for r in res.rows), res.best_lambda in (10.0, 1000.0)
+([10.0, 1000.0], True)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Sequence
+
+from .metrics import summarise
+from .runner import SimConfig, build_workload, run_simulation
+
+__all__ = ["LambdaSweep", "lambda_sweep", "DEFAULT_LAMBDAS", "main"]
+
+DEFAULT_LAMBDAS = (1.0, 10.0, 30.0, 100.0, 300.0, 1_000.0, 3_000.0, 10_000.0, 30_000.0, 100_000.0)
+METRICS = ("ttft_mean", "ttft_p99", "tpot_mean", "tpot_p99", "e2e_mean")
+
+
+@dataclass(frozen=True)
+class LambdaSweep:
+    rows: list[dict]
+    best_lambda: float
+    metric: str
+    lmetric: dict
+
+
+def _row(res) -> dict:
+    s = summarise(res.results, res.makespan)
+    return {"ttft_mean": s.ttft.mean, "ttft_p99": s.ttft.p99, "tpot_mean": s.tpot.mean, "tpot_p99": s.tpot.p99,
+            "e2e_mean": s.e2e.mean, "cache_hit_ratio": s.cache_hit_ratio}
+
+
+def lambda_sweep(cfg: SimConfig, lambdas: Sequence[float] = DEFAULT_LAMBDAS, metric: str = "ttft_mean",
+                 requests=None) -> LambdaSweep:
+    """Simulate ``linear`` for each λ (same workload) and LMetric once; best λ by ``metric``."""
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {', '.join(METRICS)}")
+    if not lambdas or any(lam <= 0 for lam in lambdas):
+        raise ValueError("lambdas must be a non-empty list of positive numbers")
+    reqs = build_workload(cfg) if requests is None else requests
+    rows = []
+    for lam in lambdas:
+        res = run_simulation(replace(cfg, scorer="linear", params={"lambda": float(lam)}), reqs)
+        rows.append({"lambda": float(lam), **_row(res)})
+    lm = {"scorer": "lmetric", **_row(run_simulation(replace(cfg, scorer="lmetric", params={}), reqs))}
+    best = min(rows, key=lambda r: r[metric])
+    return LambdaSweep(rows, best["lambda"], metric, lm)
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "lmetric lambda-sweep") -> int:
+    from .cli import add_sim_arguments, config_from_args
+    from .workloads import WorkloadError
+
+    p = argparse.ArgumentParser(prog=prog, description="Grid-search the linear rule's exchange rate and compare with LMetric.")
+    add_sim_arguments(p)
+    p.add_argument("--lambdas", default=",".join(f"{v:g}" for v in DEFAULT_LAMBDAS), help="comma-separated λ grid")
+    p.add_argument("--metric", default="ttft_mean", choices=METRICS, help="what 'best' minimises (default ttft_mean)")
+    p.add_argument("--out", metavar="FILE", help="write the rows as JSON")
+    a = p.parse_args(argv)
+    try:
+        lambdas = [float(v) for v in a.lambdas.split(",") if v.strip()]
+        cfg = replace(config_from_args(a, "linear"), telemetry_interval=None, params={})
+        res = lambda_sweep(cfg, lambdas, a.metric)
+    except (ValueError, WorkloadError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{'lambda':>10}  {'TTFT mean':>10}  {'TTFT p99':>10}  {'TPOT mean':>10}  {'hit':>6}")
+    for r in res.rows:
+        mark = "  <- best" if r["lambda"] == res.best_lambda else ""
+        print(f"{r['lambda']:>10g}  {r['ttft_mean']:>10.3f}  {r['ttft_p99']:>10.3f}  {r['tpot_mean'] * 1000:>8.1f}ms  "
+              f"{r['cache_hit_ratio']:>6.1%}{mark}")
+    lm = res.lmetric
+    print(f"{'lmetric':>10}  {lm['ttft_mean']:>10.3f}  {lm['ttft_p99']:>10.3f}  {lm['tpot_mean'] * 1000:>8.1f}ms  "
+          f"{lm['cache_hit_ratio']:>6.1%}")
+    print(f"best λ by {res.metric} on {a.trace or a.workload} x{a.scale:g}: {res.best_lambda:g}")
+    if a.out:
+        Path(a.out).write_text(json.dumps({"rows": res.rows, "best_lambda": res.best_lambda, "lmetric": lm}, indent=2))
+    return 0
