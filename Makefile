@@ -15,10 +15,10 @@ $(STAMP): pyproject.toml requirements.lock
 
 install: $(STAMP)
 
-## the main job on its embedded default
+## the main job on its embedded default: the sidecar demo (after the theorem check)
 demo: install
 	$(VENV)/bin/lmetric theory check
-	$(VENV)/bin/lmetric paper-checks
+	$(VENV)/bin/lmetric sidecar
 
 ## the whole test suite (doctests, property tests, notebooks)
 test: install
@@ -45,3 +45,4 @@ clean:
 bench: install
 	$(PY) -m benchmarks.bench_simulator
 	$(PY) -m benchmarks.bench_router
+	$(PY) -m benchmarks.bench_detector

@@ -28,6 +28,8 @@ COMMANDS = {
     "simulate": ("analyzers.sim.cli", "main_simulate"),
     "sweep": ("analyzers.sim.cli", "main_sweep"),
     "lambda-sweep": ("analyzers.sim.lambda_sweep", "main"),
+    "detector": ("analyzers.detector.cli", "main"),
+    "sidecar": ("analyzers.sidecar.cli", "main"),
 }
 
 

@@ -6,8 +6,8 @@ Transport-free: the simulator's routing hook and (later) the HTTP proxy call the
 
 from .context import DecisionContext
 from .prefix_index import ApproxPrefixIndex, ExactPrefixIndex
-from .router import Decision, Router, ShadowResult, SwitchRecord
+from .router import ClassPolicy, Decision, Router, ShadowResult, SwitchRecord
 from .scorers import PICKERS, SCORERS, ScorerSpec, get_scorer, parse_params, pick
 
-__all__ = ["DecisionContext", "ApproxPrefixIndex", "ExactPrefixIndex", "Decision", "Router", "ShadowResult",
+__all__ = ["DecisionContext", "ApproxPrefixIndex", "ExactPrefixIndex", "ClassPolicy", "Decision", "Router", "ShadowResult",
            "SwitchRecord", "PICKERS", "SCORERS", "ScorerSpec", "get_scorer", "parse_params", "pick"]

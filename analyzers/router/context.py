@@ -41,6 +41,7 @@ class DecisionContext:
     time: float = 0.0
     cached_tokens_uncapped: np.ndarray | None = None
     block_hashes: list[int] | None = None
+    prefix_class: int | None = None
     request_id: int = -1
     session: str | None = None
     expected_output: int | None = None

@@ -41,7 +41,7 @@ from .scorers import ScorerSpec, get_scorer, pick
 
 BLOCK = 16
 
-__all__ = ["Router", "Decision", "ShadowResult", "SwitchRecord"]
+__all__ = ["Router", "Decision", "ShadowResult", "SwitchRecord", "ClassPolicy"]
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,31 @@ class Decision:
     margin: float          # runner-up score minus the chosen score (>= 0 for argmin pickers)
     tie_count: int         # instances sharing the best score
     shadow: Mapping[str, ShadowResult] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ClassPolicy:
+    """Routing restriction for one prefix class (the hot-prefix mitigations).
+
+    ``exclude-holders`` (the paper's): never route the class to instances caching it.
+    ``cap-holders`` (ours): skip a holder while its ``BS + 1`` exceeds ``(1 + slack)``
+    times the mean ``BS + 1`` of the non-holders. Either falls back to all instances
+    when it would exclude every one."""
+
+    mode: str
+    slack: float = 0.25
+
+    def mask(self, ctx: DecisionContext) -> np.ndarray:
+        holders = ctx.cached_tokens >= BLOCK
+        if self.mode == "exclude-holders":
+            m = holders
+        elif self.mode == "cap-holders":
+            y = ctx.batch_size + 1
+            others = y[~holders]
+            m = holders & (y > (1 + self.slack) * others.mean()) if others.size else np.zeros(ctx.n, bool)
+        else:
+            raise ValueError(f"unknown class policy mode {self.mode!r}")
+        return m if not m.all() else np.zeros(ctx.n, bool)
 
 
 @dataclass(frozen=True)
@@ -97,6 +122,8 @@ class Router:
         self._d_bs: np.ndarray | None = None
         self._d_q: np.ndarray | None = None
         self.decisions = 0
+        self.class_policies: dict[int, ClassPolicy] = {}
+        self.speed_estimate: np.ndarray | None = None
 
     def _set(self, scorer: str, params: Mapping[str, object] | None) -> None:
         spec = get_scorer(scorer)
@@ -114,6 +141,21 @@ class Router:
         old = self.spec.name
         self._set(scorer, params)
         self.switches.append(SwitchRecord(time, old, scorer, reason))
+
+    def restrict_class(self, prefix_class: int, policy: ClassPolicy | None, *, reason: str, time: float = 0.0) -> None:
+        """Set (or with ``None`` lift) a routing restriction for one prefix class; recorded like a switch."""
+        if policy is None:
+            if self.class_policies.pop(prefix_class, None) is not None:
+                self.switches.append(SwitchRecord(time, f"class {prefix_class}: restricted", "unrestricted", reason))
+            return
+        self.class_policies[prefix_class] = policy
+        self.switches.append(SwitchRecord(time, f"class {prefix_class}: unrestricted", f"{policy.mode}", reason))
+
+    def set_commit_updates(self, on: bool, *, reason: str, time: float = 0.0) -> None:
+        if on != self.commit_updates:
+            self.commit_updates = on
+            self.switches.append(SwitchRecord(time, f"commit updates {'off' if on else 'on'}",
+                                              f"commit updates {'on' if on else 'off'}", reason))
 
     def on_snapshot(self, time: float) -> None:
         """Fresh telemetry arrived: drop commit-time estimates made before ``time``."""
@@ -139,12 +181,19 @@ class Router:
             matched = BLOCK * self.prefix_index.match(ctx.block_hashes).astype(float)
             cap = BLOCK * ((ctx.prompt_tokens - 1) // BLOCK)
             ctx = replace(ctx, cached_tokens=np.minimum(matched, cap), cached_tokens_uncapped=matched)
+        if self.speed_estimate is not None and self.speed_estimate.shape[0] == ctx.n:
+            ctx = replace(ctx, speed=self.speed_estimate)
         view = self._with_commits(ctx)
         scores = self.spec.score(view, self.params, self.state)
+        if ctx.prefix_class is not None and ctx.prefix_class in self.class_policies:
+            masked = self.class_policies[ctx.prefix_class].mask(view)
+            if masked.any():
+                scores = np.where(masked, np.inf, scores)
         k = pick(scores, self.spec.picker_for(self.params), self._rng, self.state, self.params)
         best = scores[k]
         others = np.delete(scores, k)
-        margin = float(others.min() - best) if others.size else float("inf")
+        finite = others[np.isfinite(others)]
+        margin = float(finite.min() - best) if finite.size else float("inf")
         ties = int(np.sum(scores == scores.min()))
         shadow = {}
         for spec, params, state in self._shadow:

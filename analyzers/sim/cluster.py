@@ -109,7 +109,8 @@ class Cluster:
             prefix_cache_hits_total=inst.prefix_hits, num_preemptions_total=inst.preemptions,
             queued_prefill_tokens=inst.queued_prefill_tokens(), total_tokens=inst.total_tokens(),
             steps_total=inst.steps, prompt_tokens_total=inst.prompt_tokens,
-            generation_tokens_total=inst.generation_tokens, last_step_ms=round(inst.last_step_ms, 4), speed=inst.speed)
+            generation_tokens_total=inst.generation_tokens, last_step_ms=round(inst.last_step_ms, 4),
+            busy_ms_total=round(inst.busy_s * 1000.0, 4), max_num_seqs=self.profile.max_num_seqs)
 
     def _reject_reason(self, req: Request) -> str:
         p = self.profile
@@ -123,8 +124,15 @@ class Cluster:
 
     def run(self, requests: Iterable[Request], hook: RoutingHook, *, snapshot_interval: float | None = None,
             telemetry_interval: float | None = 1.0, record_decisions: bool = True,
-            on_progress: Callable[[int], None] | None = None) -> SimResult:
-        """Replay ``requests`` through ``hook``; returns results, telemetry and counters."""
+            on_progress: Callable[[int], None] | None = None, known_speeds: bool = True,
+            speed_changes: Sequence[tuple[float, int, float]] = (),
+            on_telemetry: Callable[[InstanceSnapshot | RoutingDecision], None] | None = None) -> SimResult:
+        """Replay ``requests`` through ``hook``; returns results, telemetry and counters.
+
+        ``known_speeds``: the router sees each instance's relative speed (e.g. GPU type);
+        otherwise it sees ones and must estimate them. ``speed_changes``: ``(time,
+        instance, speed)`` events (a slow-down mid-run). ``on_telemetry`` receives every
+        snapshot and decision as it is produced (a live detector's feed)."""
         import time as _time
 
         wall0 = _time.perf_counter()
@@ -138,7 +146,22 @@ class Cluster:
         rejected: list[RequestResult] = []
         snapshots: list[InstanceSnapshot] = []
         decisions: list[RoutingDecision] = []
-        speeds = np.array([i.speed for i in insts], dtype=float)
+        changes = sorted(speed_changes)
+        for t_c, i_c, v_c in changes:
+            if not 0 <= i_c < n or v_c <= 0:
+                raise ValueError(f"bad speed change {(t_c, i_c, v_c)}: instance 0..{n - 1}, speed > 0")
+        change_i = 0
+
+        def speeds_now() -> np.ndarray:
+            return np.array([i.speed for i in insts], dtype=float) if known_speeds else np.ones(n)
+
+        def apply_changes(upto: float) -> None:
+            nonlocal change_i
+            while change_i < len(changes) and changes[change_i][0] <= upto:
+                t_c, i_c, v_c = changes[change_i]
+                insts[i_c].advance_to(t_c)
+                insts[i_c].speed = v_c
+                change_i += 1
         stale: list[InstanceSnapshot] | None = None
         stale_time = 0.0
         next_refresh = 0.0 if snapshot_interval is not None else math.inf
@@ -156,6 +179,9 @@ class Cluster:
                 if t_next == next_tel:
                     snapshots.extend(snaps)
                     next_tel += telemetry_interval
+                    if on_telemetry is not None:
+                        for sn in snaps:
+                            on_telemetry(sn)
                 if t_next == next_refresh:
                     stale, stale_time = snaps, t_next
                     next_refresh += snapshot_interval
@@ -165,6 +191,7 @@ class Cluster:
 
         for count, req in enumerate(reqs, 1):
             t = req.arrival
+            apply_changes(t)
             tick(t, inclusive=True)
             for inst in insts:
                 inst.advance_to(t)
@@ -185,8 +212,9 @@ class Cluster:
                     queued_prefill=np.array([i.queued_prefill_tokens() for i in insts], float),
                     kv_usage=np.array([i.pool.usage for i in insts], float),
                     total_tokens=np.array([i.total_tokens() for i in insts], float),
-                    speed=speeds, snapshot_age=np.zeros(n), time=t, request_id=req.rid, session=req.session,
-                    expected_output=req.output_len, cached_tokens_uncapped=matched, block_hashes=hashes)
+                    speed=speeds_now(), snapshot_age=np.zeros(n), time=t, request_id=req.rid, session=req.session,
+                    expected_output=req.output_len, cached_tokens_uncapped=matched, block_hashes=hashes,
+                    prefix_class=hashes[0] if hashes else None)
             else:
                 ctx = DecisionContext(
                     prompt_tokens=req.prompt_len, cached_tokens=cached,
@@ -195,19 +223,25 @@ class Cluster:
                     queued_prefill=np.array([s.queued_prefill_tokens for s in stale], float),
                     kv_usage=np.array([s.kv_usage for s in stale], float),
                     total_tokens=np.array([s.total_tokens for s in stale], float),
-                    speed=speeds, snapshot_age=np.full(n, t - stale_time), time=t, request_id=req.rid,
-                    session=req.session, expected_output=req.output_len, cached_tokens_uncapped=matched, block_hashes=hashes)
+                    speed=speeds_now(), snapshot_age=np.full(n, t - stale_time), time=t, request_id=req.rid,
+                    session=req.session, expected_output=req.output_len, cached_tokens_uncapped=matched, block_hashes=hashes,
+                    prefix_class=hashes[0] if hashes else None)
             k, scores = hook.route(req, ctx)
             k = int(k)
             if not 0 <= k < n:
                 raise ValueError(f"routing hook {hook.name!r} returned instance {k} of {n}")
-            if record_decisions:
-                decisions.append(RoutingDecision(
+            if record_decisions or on_telemetry is not None:
+                dec = RoutingDecision(
                     time=t, request_id=req.rid, chosen=k, scorer=hook.name, prompt_tokens=req.prompt_len,
                     cached_tokens=cached.astype(int).tolist(), queued_prefill_tokens=ctx.queued_prefill.astype(int).tolist(),
                     batch_size=ctx.batch_size.astype(int).tolist(),
                     scores=[] if scores is None else [float(s) for s in scores],
-                    snapshot_age=float(ctx.snapshot_age[0]), session=req.session))
+                    snapshot_age=float(ctx.snapshot_age[0]), session=req.session,
+                    prefix_class=hashes[0] if hashes else None, output_tokens=req.output_len)
+                if record_decisions:
+                    decisions.append(dec)
+                if on_telemetry is not None:
+                    on_telemetry(dec)
             insts[k].add(req, hashes, t)
             if on_progress is not None:
                 on_progress(count)

@@ -4,11 +4,14 @@ Two record kinds, written as JSON lines with a ``kind`` field:
 
 * ``snapshot`` — :class:`InstanceSnapshot`, what an engine's ``/metrics`` gives at a
   time: gauges (running, waiting, KV usage), counters (prefix-cache queries/hits in
-  tokens, preemptions, steps, prompt/generation tokens), the last step time, and the
-  queued prefill tokens the simulator knows exactly (a real deployment estimates it).
+  tokens, preemptions, steps, prompt/generation tokens, busy milliseconds), the last
+  step time, ``max_num_seqs``, and the queued prefill tokens the simulator knows
+  exactly (a real deployment estimates it). ``stale`` marks an instance that stopped
+  answering (its last values are repeated).
 * ``decision`` — :class:`RoutingDecision`, one routing decision: per-candidate
-  indicators (cached prefix tokens, queued prefill tokens, batch size, score) and the
-  choice.
+  indicators (cached prefix tokens, queued prefill tokens, batch size, score), the
+  choice, the prompt's prefix class (hash of its first block) and, when known, the
+  output length.
 
 Times are seconds since the start of the run (or Unix time for live sources).
 
@@ -46,7 +49,9 @@ class InstanceSnapshot:
     prompt_tokens_total: int = 0
     generation_tokens_total: int = 0
     last_step_ms: float = 0.0
-    speed: float = 1.0
+    busy_ms_total: float = 0.0
+    max_num_seqs: int = 0
+    stale: bool = False
 
     kind = "snapshot"
 
@@ -74,6 +79,8 @@ class RoutingDecision:
     scores: list[float] = field(default_factory=list)
     snapshot_age: float = 0.0
     session: str | None = None
+    prefix_class: int | None = None
+    output_tokens: int | None = None
 
     kind = "decision"
 

@@ -1,0 +1,16 @@
+"""Online regime detector: flags LMetric's failure regimes from live telemetry and makes
+the router fall back while they last."""
+
+from .calibration import StepTimeCalibrator
+from .monitor import RegimeMonitor
+from .policy import Action, MitigationPolicy
+from .regimes import (DivergenceDetector, HeterogeneityDetector, HotPrefixDetector, PaperHotspotDetector,
+                      RegimeDetector, SaturationDetector, StalenessDetector, Transition, ZeroFactorDetector,
+                      default_detectors)
+from .sequential import BernoulliCusum, Hysteresis
+from .validate import RecordValidator
+
+__all__ = ["StepTimeCalibrator", "RegimeMonitor", "Action", "MitigationPolicy", "DivergenceDetector",
+           "HeterogeneityDetector", "HotPrefixDetector", "PaperHotspotDetector", "RegimeDetector", "SaturationDetector",
+           "StalenessDetector", "Transition", "ZeroFactorDetector", "default_detectors", "BernoulliCusum", "Hysteresis",
+           "RecordValidator"]

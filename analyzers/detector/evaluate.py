@@ -1,0 +1,267 @@
+"""Evaluation of the detector on labelled scenarios and real traces.
+
+Detection quality (per scenario and regime), counting each routing decision as
+positive when it falls inside a labelled interval and negative when it falls outside
+every interval extended by ``grace`` seconds (decisions in the grace tail count as
+neither, leaving room for the exit test and the minimum dwell):
+
+* precision and recall of "the detector flags the regime" over decisions;
+* detection delay from the interval's start to the first entry (seconds, decisions);
+* false alarms: entries outside every extended interval, per 10,000 decisions.
+
+End to end: TTFT/TPOT (mean, P99) of plain LMetric, LMetric + our detector, LMetric +
+the paper's detector, and the best linear λ of a grid (by P99 TTFT).
+
+``lmetric detector evaluate`` prints both tables and writes plots.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from analyzers.sim.metrics import summarise
+
+from .closed_loop import ClosedLoopRun, run_closed_loop
+from .scenarios import SCENARIOS, Scenario, build_scenario
+
+__all__ = ["DetectionScore", "E2ERow", "score_detection", "end_to_end", "trace_control", "main", "LAMBDA_GRID",
+           "REGIMES"]
+
+REGIMES = ("hot_prefix", "hot_prefix_paper", "divergence", "heterogeneity", "zero_factor", "staleness", "saturation")
+LAMBDA_GRID = (30.0, 100.0, 300.0, 1_000.0, 3_000.0, 10_000.0)
+GRACE_S = 60.0
+
+
+@dataclass(frozen=True)
+class DetectionScore:
+    scenario: str
+    regime: str
+    labelled: bool
+    precision: float | None
+    recall: float | None
+    delay_s: float | None
+    delay_decisions: int | None
+    false_alarms: int
+    false_alarms_per_10k: float
+    decisions: int
+
+
+def _intervals(run: ClosedLoopRun, regime: str, end: float) -> list[tuple[float, float]]:
+    """Union over keys of [enter, exit) intervals of ``regime``."""
+    open_at: dict = {}
+    out = []
+    for tr in run.monitor.transitions:
+        if tr.regime != regime:
+            continue
+        if tr.kind == "enter":
+            open_at[tr.key] = tr.time
+        elif tr.key in open_at:
+            out.append((open_at.pop(tr.key), tr.time))
+    out += [(t, end) for t in open_at.values()]
+    return sorted(out)
+
+
+def _inside(t: np.ndarray, ivs) -> np.ndarray:
+    m = np.zeros(t.shape, bool)
+    for a, b in ivs:
+        m |= (t >= a) & (t < b)
+    return m
+
+
+def score_detection(run: ClosedLoopRun, sc: Scenario, grace: float = GRACE_S) -> list[DetectionScore]:
+    """Score every regime detector of a closed-loop run against the scenario's labels."""
+    times = np.array(sorted(r.arrival for r in run.result.results if not r.rejected))
+    end = float(times.max()) + 1.0 if times.size else 0.0
+    n = int(times.size)
+    rows = []
+    for regime in REGIMES:
+        labels = sc.labels.get(regime, [])
+        flagged = _inside(times, _intervals(run, regime, end))
+        pos = _inside(times, labels)
+        neg = ~_inside(times, [(a, b + grace) for a, b in labels])
+        enters = [tr.time for tr in run.monitor.transitions if tr.regime == regime and tr.kind == "enter"]
+        fa = sum(1 for t in enters if not any(a <= t < b + grace for a, b in labels))
+        precision = recall = delay_s = delay_d = None
+        if labels:
+            tp = int(np.sum(flagged & pos))
+            fp = int(np.sum(flagged & neg))
+            precision = tp / (tp + fp) if tp + fp else None
+            recall = tp / int(pos.sum()) if pos.any() else None
+            a, b = labels[0]
+            hits = [t for t in enters if a <= t < b + grace]
+            if hits:
+                delay_s = hits[0] - a
+                delay_d = int(np.sum((times >= a) & (times < hits[0])))
+            elif any(s <= a < e for s, e in _intervals(run, regime, end)):
+                delay_s, delay_d = 0.0, 0  # already active when the interval began
+        rows.append(DetectionScore(sc.name, regime, bool(labels), precision, recall, delay_s, delay_d, fa,
+                                   1e4 * fa / n if n else 0.0, n))
+    return rows
+
+
+@dataclass(frozen=True)
+class E2ERow:
+    scenario: str
+    mode: str
+    ttft_mean: float
+    ttft_p99: float
+    tpot_mean: float
+    tpot_p99: float
+    transitions: int
+
+
+def _row(run: ClosedLoopRun, label: str) -> E2ERow:
+    s = summarise(run.result.results, run.result.makespan)
+    return E2ERow(run.scenario, label, s.ttft.mean, s.ttft.p99, s.tpot.mean, s.tpot.p99,
+                  0 if run.monitor is None else len(run.monitor.transitions))
+
+
+def end_to_end(sc: Scenario, lambdas: Sequence[float] = LAMBDA_GRID, seed: int = 0):
+    """Runs of every mode on one scenario: (rows, runs by mode, best λ)."""
+    runs = {m: run_closed_loop(sc, m, seed=seed) for m in ("lmetric", "detector", "paper")}
+    rows = [_row(runs["lmetric"], "lmetric"), _row(runs["detector"], "lmetric+detector"),
+            _row(runs["paper"], "lmetric+paper-detector")]
+    best = None
+    for lam in lambdas:
+        r = _row(run_closed_loop(sc, "linear", lam=lam, seed=seed), f"linear({lam:g})")
+        if best is None or r.ttft_p99 < best.ttft_p99:
+            best = r
+    rows.append(replace(best, mode=f"best {best.mode}"))
+    return rows, runs, best
+
+
+def targets(rows: list[E2ERow], scores: list[DetectionScore], control: bool) -> list[str]:
+    """The issue's targets, each as a line with its measured numbers and a verdict."""
+    by = {r.mode: r for r in rows}
+    lm, det = by["lmetric"], by["lmetric+detector"]
+    best = next(r for r in rows if r.mode.startswith("best"))
+    out = []
+    fa = sum(s.false_alarms for s in scores)
+    n = scores[0].decisions if scores else 0
+    if control:
+        rate = 1e4 * fa / n if n else 0.0
+        cost = det.ttft_mean / lm.ttft_mean - 1
+        out.append(f"false alarms {fa} over {n} decisions = {rate:.2f}/10k (target < 1): {'MET' if rate < 1 else 'MISSED'}")
+        out.append(f"mean TTFT cost of the detector {cost:+.1%} (target < 2%): {'MET' if cost < 0.02 else 'MISSED'}")
+    else:
+        lm_gap = lm.ttft_p99 / best.ttft_p99 - 1
+        if lm_gap >= 0.2:
+            within = det.ttft_p99 / best.ttft_p99 - 1
+            gain = 1 - det.ttft_p99 / lm.ttft_p99
+            out.append(f"plain LMetric P99 TTFT {lm_gap:+.0%} vs {best.mode}; detector within {within:+.0%} of it "
+                       f"(target <= 10%): {'MET' if within <= 0.10 else 'MISSED'}; better than plain by {gain:.0%} "
+                       f"(target >= 20%): {'MET' if gain >= 0.20 else 'MISSED'}")
+        else:
+            out.append(f"plain LMetric P99 TTFT {lm_gap:+.0%} vs {best.mode} (< 20% worse: the targets do not apply)")
+    return out
+
+
+def trace_control(workload: str = "mooncake-conversation", instances: int = 16, limit: int | None = None):
+    """False alarms and TTFT cost of the detector on a real trace (no regime labelled)."""
+    from analyzers.sim.profiles import get_profile
+    from analyzers.sim.runner import SimConfig, build_workload
+
+    reqs = build_workload(SimConfig(workload=workload, limit=limit))
+    sc = Scenario(workload, "real trace (no labels)", reqs, get_profile("h20"), n_instances=instances)
+    runs = {m: run_closed_loop(sc, m) for m in ("lmetric", "detector")}
+    rows = [_row(runs["lmetric"], "lmetric"), _row(runs["detector"], "lmetric+detector")]
+    scores = score_detection(runs["detector"], sc)
+    return sc, rows, scores
+
+
+def _fmt(v, pct=False):
+    if v is None:
+        return "—"
+    return f"{v:.0%}" if pct else f"{v:.3f}"
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "lmetric detector evaluate") -> int:
+    p = argparse.ArgumentParser(prog=prog, description="Score the regime detectors on labelled scenarios and real traces.")
+    p.add_argument("--scenarios", default=",".join(SCENARIOS), help=f"comma-separated: {', '.join(SCENARIOS)}")
+    p.add_argument("--traces", default="mooncake-conversation,mooncake-synthetic",
+                   help="real traces for the no-false-alarm control ('' for none)")
+    p.add_argument("--lambdas", default=",".join(f"{v:g}" for v in LAMBDA_GRID), help="linear λ grid")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="results/detector", help="directory for the JSON report and plots")
+    a = p.parse_args(argv)
+    names = [s.strip() for s in a.scenarios.split(",") if s.strip()]
+    bad = [s for s in names if s not in SCENARIOS]
+    if bad:
+        print(f"error: unknown scenario(s) {', '.join(bad)}; known: {', '.join(SCENARIOS)}", file=sys.stderr)
+        return 2
+    try:
+        lambdas = [float(v) for v in a.lambdas.split(",") if v.strip()]
+    except ValueError:
+        print("error: --lambdas must be comma-separated numbers", file=sys.stderr)
+        return 2
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    report = {"detection": [], "end_to_end": [], "targets": {}}
+    print(f"{'scenario':<14}{'regime':<18}{'precision':>10}{'recall':>8}{'delay s':>9}{'delay dec':>10}{'FA/10k':>8}")
+    all_rows = []
+    for name in names:
+        sc = build_scenario(name, seed=a.seed)
+        rows, runs, best = end_to_end(sc, lambdas, seed=a.seed)
+        scores = score_detection(runs["detector"], sc)
+        for s in scores:
+            if s.labelled or s.false_alarms:
+                print(f"{s.scenario:<14}{s.regime:<18}{_fmt(s.precision, True):>10}{_fmt(s.recall, True):>8}"
+                      f"{_fmt(s.delay_s):>9}{s.delay_decisions if s.delay_decisions is not None else '—':>10}"
+                      f"{s.false_alarms_per_10k:>8.2f}", flush=True)
+        report["detection"] += [asdict(s) for s in scores]
+        report["end_to_end"] += [asdict(r) for r in rows]
+        report["targets"][name] = targets(rows, scores, control=name == "clean")
+        all_rows += rows
+    for trace in [t.strip() for t in a.traces.split(",") if t.strip()]:
+        sc, rows, scores = trace_control(trace)
+        report["end_to_end"] += [asdict(r) for r in rows]
+        report["detection"] += [asdict(s) for s in scores]
+        report["targets"][trace] = targets(rows + [replace(rows[0], mode="best (n/a)")], scores, control=True)
+        all_rows += rows
+        for s in scores:
+            if s.false_alarms:
+                print(f"{trace:<14}{s.regime:<18}{'—':>10}{'—':>8}{'—':>9}{'—':>10}{s.false_alarms_per_10k:>8.2f}")
+    print(f"\n{'scenario':<22}{'mode':<26}{'TTFT mean':>10}{'TTFT p99':>10}{'TPOT mean':>11}{'TPOT p99':>10}")
+    for r in all_rows:
+        print(f"{r.scenario:<22}{r.mode:<26}{r.ttft_mean:>10.3f}{r.ttft_p99:>10.3f}{r.tpot_mean * 1000:>9.1f}ms"
+              f"{r.tpot_p99 * 1000:>8.1f}ms")
+    print("\nTargets:")
+    for name, lines in report["targets"].items():
+        for line in lines:
+            print(f"  {name}: {line}")
+    (out / "report.json").write_text(json.dumps(report, indent=2, default=float))
+    _plot(all_rows, out / "p99_ttft.png")
+    print(f"\nwrote {out}/report.json and p99_ttft.png")
+    return 0
+
+
+def _plot(rows: list[E2ERow], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    scen = list(dict.fromkeys(r.scenario for r in rows))
+    modes = ["lmetric", "lmetric+detector", "lmetric+paper-detector", "best"]
+    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(scen)), 3.8))
+    w = 0.2
+    for j, m in enumerate(modes):
+        vals = []
+        for s in scen:
+            r = next((r for r in rows if r.scenario == s and r.mode.startswith(m)), None)
+            vals.append(np.nan if r is None else r.ttft_p99)
+        ax.bar(np.arange(len(scen)) + (j - 1.5) * w, vals, w, label=m)
+    ax.set_xticks(np.arange(len(scen)), scen, rotation=20)
+    ax.set_ylabel("P99 TTFT (s)")
+    ax.set_yscale("log")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

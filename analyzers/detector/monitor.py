@@ -1,0 +1,99 @@
+"""The online regime monitor: validation -> detectors -> mitigation policy.
+
+``process(raw)`` takes one telemetry record (a parsed JSON object or a record
+object), never raises on bad input, and returns the regime transitions it caused.
+``state()`` is the JSON behind the sidecar's ``/regimes``; the counters feed
+``/metrics``.
+
+>>> m = RegimeMonitor(n_instances=2)
+>>> m.process({"kind": "snapshot", "time": 0.0, "instance": 0, "num_running": 1, "num_waiting": 0, "kv_usage": 0.1})
+[]
+>>> m.process({"kind": "snapshot", "time": "soon"}), m.bad_records["missing_field"]
+([], 1)
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Sequence
+
+import numpy as np
+
+from analyzers.telemetry.schema import RoutingDecision
+
+from .policy import MitigationPolicy
+from .regimes import RegimeDetector, Transition, default_detectors
+from .validate import RecordValidator
+
+__all__ = ["RegimeMonitor"]
+
+
+class RegimeMonitor:
+    def __init__(self, n_instances: int, detectors: Sequence[RegimeDetector] | None = None,
+                 policy: MitigationPolicy | None = None, budget: int = 4096, gap_s: float = 5.0):
+        self.n = n_instances
+        self.validator = RecordValidator(n_instances, gap_s=gap_s)
+        self.detectors = list(default_detectors(n_instances, budget=budget) if detectors is None else detectors)
+        self.by_regime = {d.regime: d for d in self.detectors}
+        self.policy = policy
+        self.records = Counter()
+        self.transitions: list[Transition] = []
+        self.transition_counts = Counter()
+        self.decisions = 0
+        self.margin_sum = 0.0
+        self.last_margin = 0.0
+        self.last_time = 0.0
+
+    @property
+    def bad_records(self) -> Counter:
+        return self.validator.counts
+
+    def process(self, raw) -> list[Transition]:
+        rec = self.validator.check(raw)
+        if rec is None:
+            self.records["bad"] += 1
+            return []
+        notes = self.validator.notes
+        self.records[rec.kind] += 1
+        self.last_time = max(self.last_time, rec.time)
+        if isinstance(rec, RoutingDecision):
+            self.decisions += 1
+            if rec.scores and len(rec.scores) > 1:
+                s = np.asarray(rec.scores, float)
+                finite = np.sort(s[np.isfinite(s)])
+                if finite.size > 1:
+                    self.last_margin = float(finite[1] - finite[0])
+                    self.margin_sum += self.last_margin
+        out: list[Transition] = []
+        for d in self.detectors:
+            out.extend(d.update(rec, notes))
+        if out:
+            self.transitions.extend(out)
+            for tr in out:
+                self.transition_counts[(tr.regime, tr.kind)] += 1
+        if self.policy is not None:
+            self.policy.apply(out, self.by_regime)
+        return out
+
+    def active(self) -> dict[str, list]:
+        return {d.regime: d.active_keys for d in self.detectors if d.active}
+
+    def state(self) -> dict:
+        """Current regimes with evidence, detector statistics, counters and actions."""
+        div = self.by_regime.get("divergence")
+        return {
+            "time": self.last_time,
+            "active": {r: [str(k) for k in keys] for r, keys in self.active().items()},
+            "regimes": {d.regime: {"active": d.active, "evidence": d.evidence, "statistic": d.statistics(),
+                                   "events": d.events, "positive_events": d.positives} for d in self.detectors},
+            "records": dict(self.records), "bad_records": dict(self.bad_records),
+            "decisions": self.decisions,
+            "product_cost_agreement": None if div is None or not self.decisions else
+            round(1 - div.disagreements / max(div.events, 1), 4),
+            "mean_margin": round(self.margin_sum / self.decisions, 3) if self.decisions else None,
+            "actions": [a.to_dict() for a in (self.policy.actions if self.policy else [])][-50:],
+            "router": None if self.policy is None else {"scorer": self.policy.router.name,
+                                                        "params": dict(self.policy.router.params),
+                                                        "commit_updates": self.policy.router.commit_updates,
+                                                        "restricted_classes": [str(c) for c in self.policy.router.class_policies]},
+        }

@@ -1,0 +1,108 @@
+"""Mitigation policy: regime -> fallback inside the router, reverted when it clears.
+
+==================  ==================================================================
+regime              action
+==================  ==================================================================
+hot_prefix          ours: cap the class's holders at (1 + slack) x the others' load
+hot_prefix_paper    the paper's: exclude the class's holders until Equation 2 holds
+divergence          linear rule with the calibrated exchange rate lambda* (T7)
+heterogeneity       speed-normalised product with the estimated speeds (T9)
+zero_factor         the reference product (Q+P)(BS+1) instead of a port (T4)
+staleness           commit-time updates on (T10)
+saturation          alert only: routing cannot add capacity
+==================  ==================================================================
+
+Scorer-level fallbacks follow a priority (zero_factor > heterogeneity > divergence);
+when none is active the base scorer returns. Every action is logged with its reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from analyzers.router.router import ClassPolicy, Router
+
+from .regimes import Transition
+
+__all__ = ["MitigationPolicy", "Action", "SCORER_PRIORITY"]
+
+SCORER_PRIORITY = ("zero_factor", "heterogeneity", "divergence")
+
+
+@dataclass(frozen=True)
+class Action:
+    time: float
+    regime: str
+    action: str
+    reason: str
+
+    def to_dict(self) -> dict:
+        return {"kind": "action", "time": self.time, "regime": self.regime, "action": self.action, "reason": self.reason}
+
+
+class MitigationPolicy:
+    """Applies fallbacks to ``router`` as regimes enter and exit.
+
+    ``hot_prefix_from``: which hot-prefix detector acts (``"ours"`` or ``"paper"``);
+    ``enabled``: regimes that may act (the others are reported only)."""
+
+    def __init__(self, router: Router, *, hot_prefix_from: str = "ours", slack: float = 0.25,
+                 enabled: tuple[str, ...] = ("hot_prefix", "hot_prefix_paper", "divergence", "heterogeneity",
+                                             "zero_factor", "staleness")):
+        if hot_prefix_from not in ("ours", "paper"):
+            raise ValueError("hot_prefix_from must be 'ours' or 'paper'")
+        self.router = router
+        self.base = (router.name, dict(router.params))
+        self.base_commit = router.commit_updates
+        self.hot_regime = "hot_prefix" if hot_prefix_from == "ours" else "hot_prefix_paper"
+        self.hot_mode = "cap-holders" if hot_prefix_from == "ours" else "exclude-holders"
+        self.slack = slack
+        self.enabled = set(enabled)
+        self.active: set[str] = set()
+        self.actions: list[Action] = []
+
+    def _log(self, t, regime, action, reason):
+        self.actions.append(Action(t, regime, action, reason))
+
+    def apply(self, transitions: list[Transition], detectors: dict) -> None:
+        """React to transitions; ``detectors`` maps regime name -> detector (for rates and speeds)."""
+        for tr in transitions:
+            if tr.regime not in self.enabled:
+                if tr.regime == "saturation":
+                    self._log(tr.time, tr.regime, f"alert ({tr.kind})", tr.reason)
+                continue
+            if tr.regime in ("hot_prefix", "hot_prefix_paper"):
+                if tr.regime != self.hot_regime:
+                    continue
+                if tr.kind == "enter":
+                    self.router.restrict_class(tr.key, ClassPolicy(self.hot_mode, self.slack), reason=tr.reason, time=tr.time)
+                    self._log(tr.time, tr.regime, f"restrict class {tr.key}: {self.hot_mode}", tr.reason)
+                else:
+                    self.router.restrict_class(tr.key, None, reason=tr.reason, time=tr.time)
+                    self._log(tr.time, tr.regime, f"lift class {tr.key}", tr.reason)
+            elif tr.regime == "staleness":
+                on = tr.kind == "enter" or self.base_commit
+                self.router.set_commit_updates(on, reason=tr.reason, time=tr.time)
+                self._log(tr.time, tr.regime, f"commit-time updates {'on' if on else 'off'}", tr.reason)
+            elif tr.regime in SCORER_PRIORITY:
+                (self.active.add if tr.kind == "enter" else self.active.discard)(tr.regime)
+                self._switch(tr, detectors)
+        if "heterogeneity" in self.active and "heterogeneity" in detectors:
+            self.router.speed_estimate = detectors["heterogeneity"].speeds()
+
+    def _switch(self, tr: Transition, detectors: dict) -> None:
+        want = next((r for r in SCORER_PRIORITY if r in self.active), None)
+        if want == "zero_factor":
+            name, params = "lmetric", {}
+        elif want == "heterogeneity":
+            name, params = "lmetric-speed", {}
+            self.router.speed_estimate = detectors["heterogeneity"].speeds()
+        elif want == "divergence":
+            name, params = "linear", {"lambda": round(detectors["divergence"].lambda_star, 1)}
+        else:
+            name, params = self.base
+            self.router.speed_estimate = None
+        if (name, params) != (self.router.name, dict(self.router.params)) and not (
+                name == self.router.name and all(self.router.params.get(k) == v for k, v in params.items())):
+            self.router.switch(name, params, reason=f"{tr.regime} {tr.kind}: {tr.reason}", time=tr.time)
+            self._log(tr.time, tr.regime, f"scorer -> {name}{params if params else ''}", tr.reason)

@@ -1,0 +1,453 @@
+"""Regime detectors, one small class each (river style): ``update(record)`` returns the
+transitions it caused; ``active``/``evidence`` are read-only views.
+
+Each turns records into a Bernoulli *evidence* stream grounded in a theorem of
+:mod:`lmetric_theory.conditions` and feeds it to a :class:`~.sequential.Hysteresis`
+(CUSUM enter/exit tests with a configurable false-alarm rate and a minimum dwell).
+
+==================  ======================================================  =========
+regime              evidence bit (per record it reads)                      theorem
+==================  ======================================================  =========
+hot_prefix          class share > |M|/N (Eq. 2 fails), the pick is a holder  T8
+                    and holders' mean (BS+1) exceeds non-holders' by slack
+hot_prefix_paper    the paper's two-phase test (no CUSUM; see the class)      T8
+divergence          the product's pick costs ``margin`` more than the        T5-T7
+                    calibrated cost model's pick
+zero_factor         a port scores 0 and its pick is Pareto-dominated         T4
+heterogeneity       estimated speed dispersion max/min > 1 + ``spread``      T9
+staleness           arrival rate x snapshot age > herding window m*          T10
+saturation          an instance at max_num_seqs with a growing queue         —
+==================  ======================================================  =========
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from analyzers.telemetry.schema import InstanceSnapshot, RoutingDecision
+from lmetric_theory import conditions as C
+
+from .calibration import StepTimeCalibrator
+from .sequential import Hysteresis
+
+__all__ = ["Transition", "RegimeDetector", "HotPrefixDetector", "PaperHotspotDetector", "DivergenceDetector",
+           "ZeroFactorDetector", "HeterogeneityDetector", "StalenessDetector", "SaturationDetector", "default_detectors"]
+
+BLOCK = 16
+PORT_SCORERS = ("lmetric-noqueue", "lmetric-plain")
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A regime entering or leaving, with the evidence that decided it."""
+
+    time: float
+    regime: str
+    kind: str                   # "enter" or "exit"
+    key: int | None = None      # prefix class for per-class regimes
+    reason: str = ""
+    evidence: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"kind": "transition", "time": self.time, "regime": self.regime, "transition": self.kind,
+                "key": self.key, "reason": self.reason, "evidence": self.evidence}
+
+
+def _arrays(d: RoutingDecision):
+    cached = np.asarray(d.cached_tokens, float)
+    q = np.asarray(d.queued_prefill_tokens, float)
+    bs = np.asarray(d.batch_size, float)
+    p = np.maximum(d.prompt_tokens - cached, 1.0)
+    return cached, q, bs, p
+
+
+class RegimeDetector(ABC):
+    """Base: one :class:`Hysteresis` (or one per key) and the latest evidence."""
+
+    regime = "regime"
+
+    def __init__(self, p0: float = 0.02, p1: float = 0.5, alpha: float = 1e-5, beta: float = 1e-3, min_dwell: float = 30.0):
+        self._hp = dict(p0=p0, p1=p1, alpha=alpha, beta=beta, min_dwell=min_dwell)
+        self._tests: dict[int | None, Hysteresis] = {}
+        self._evidence: dict[int | None, dict] = {}
+        self.events = 0
+        self.positives = 0
+
+    def _test(self, key=None) -> Hysteresis:
+        t = self._tests.get(key)
+        if t is None:
+            t = self._tests[key] = Hysteresis(**self._hp)
+        return t
+
+    def _feed(self, bit: bool, t: float, evidence: dict, key=None) -> list[Transition]:
+        self.events += 1
+        self.positives += bool(bit)
+        if bit or key in self._evidence:
+            self._evidence[key] = evidence
+        kind = self._test(key).update(bit, t)
+        if kind is None:
+            return []
+        reason = evidence.get("why", "")
+        return [Transition(t, self.regime, kind, key, reason if kind == "enter" else "evidence back to normal", evidence)]
+
+    @abstractmethod
+    def update(self, record, notes=()) -> list[Transition]:
+        """Read one validated record (``notes``: the validator's notes for it)."""
+
+    @property
+    def active(self) -> bool:
+        return any(t.active for t in self._tests.values())
+
+    @property
+    def active_keys(self) -> list:
+        return [k for k, t in self._tests.items() if t.active]
+
+    @property
+    def evidence(self) -> dict:
+        return {str(k): self._evidence.get(k, {}) for k in self.active_keys}
+
+    def statistics(self) -> dict:
+        return {str(k): round(t.statistic, 3) for k, t in self._tests.items()}
+
+
+class _ClassWindow:
+    """Arrival shares of prefix classes over a trailing time window."""
+
+    def __init__(self, window_s: float):
+        self.window_s = window_s
+        self._q: deque[tuple[float, int | None]] = deque()
+        self._counts: dict[int | None, int] = {}
+
+    def add(self, t: float, c: int | None) -> None:
+        self._q.append((t, c))
+        self._counts[c] = self._counts.get(c, 0) + 1
+        while self._q and self._q[0][0] < t - self.window_s:
+            _, old = self._q.popleft()
+            self._counts[old] -= 1
+            if not self._counts[old]:
+                del self._counts[old]
+
+    def count(self, c) -> int:
+        return self._counts.get(c, 0)
+
+    @property
+    def total(self) -> int:
+        return len(self._q)
+
+
+class HotPrefixDetector(RegimeDetector):
+    """Ours (T8 + sequential test): per prefix class, evidence = Equation 2 fails on the
+    trailing-window share, the product kept the request on a holder, and the holders'
+    mean ``BS+1`` is above the non-holders' by more than ``slack``."""
+
+    regime = "hot_prefix"
+
+    def __init__(self, window_s: float = 60.0, min_arrivals: int = 20, slack: float = 0.5, **kw):
+        kw.setdefault("p0", 0.02)
+        kw.setdefault("p1", 0.4)
+        super().__init__(**kw)
+        self.win = _ClassWindow(window_s)
+        self.min_arrivals = min_arrivals
+        self.slack = slack
+
+    def update(self, record, notes=()) -> list[Transition]:
+        if not isinstance(record, RoutingDecision) or record.prefix_class is None:
+            if isinstance(record, RoutingDecision):
+                self.win.add(record.time, None)
+            return []
+        c = record.prefix_class
+        self.win.add(record.time, c)
+        if self.win.total < self.min_arrivals:
+            return []
+        cached, q, bs, p = _arrays(record)
+        holders = cached >= BLOCK
+        m, n = int(holders.sum()), holders.size
+        if m == 0 or m == n:
+            if c in self._tests:
+                return self._feed(False, record.time, {}, c)
+            return []
+        share = self.win.count(c) / self.win.total
+        eq2_fails = not C.hot_prefix_condition(share, m, n)
+        y = bs + 1
+        ratio = float(y[holders].mean() / y[~holders].mean())
+        on_holder = bool(holders[record.chosen])
+        bit = eq2_fails and on_holder and ratio > 1 + self.slack
+        k = record.chosen
+        j = int(np.argmin(np.where(holders, np.inf, (q + p) * y)))
+        ev = {"why": f"class {c}: share {share:.2f} > |M|/N = {m}/{n}, holders' load {ratio:.1f}x the others'",
+              "share": round(share, 4), "holders": np.flatnonzero(holders).tolist(), "instances": n,
+              "load_ratio": round(ratio, 3), "affinity_ratio": float(C.affinity_ratio(q[k], p[k], q[j], p[j])),
+              "decision": record.request_id}
+        return self._feed(bit, record.time, ev, c)
+
+
+class PaperHotspotDetector(RegimeDetector):
+    """The paper's two-phase detector (DESIGN.md §4, per a third-party reading of §5.2).
+
+    Phase 1 alarms a class when Equation 2 fails (``0 < |M| < N``) with at least
+    ``min_arrivals`` class arrivals in the trailing ``window_s``. Phase 2 confirms when
+    ``2|M|`` consecutive class requests had their best LMetric score inside ``M`` no
+    worse than outside. Confirmed classes are reported until Equation 2 holds again."""
+
+    regime = "hot_prefix_paper"
+
+    def __init__(self, window_s: float = 60.0, min_arrivals: int = 10):
+        super().__init__()
+        self.win = _ClassWindow(window_s)
+        self.min_arrivals = min_arrivals
+        self._streak: dict[int, int] = {}
+        self._confirmed: dict[int, float] = {}
+
+    @property
+    def active(self) -> bool:
+        return bool(self._confirmed)
+
+    @property
+    def active_keys(self) -> list:
+        return list(self._confirmed)
+
+    def statistics(self) -> dict:
+        return {str(k): v for k, v in self._streak.items()}
+
+    def update(self, record, notes=()) -> list[Transition]:
+        if not isinstance(record, RoutingDecision):
+            return []
+        c = record.prefix_class
+        self.win.add(record.time, c)
+        if c is None:
+            return []
+        cached, q, bs, p = _arrays(record)
+        holders = cached >= BLOCK
+        m, n = int(holders.sum()), holders.size
+        share = self.win.count(c) / max(self.win.total, 1)
+        fails = 0 < m < n and not C.hot_prefix_condition(share, m, n)
+        self.events += 1
+        if c in self._confirmed:
+            if not fails:
+                del self._confirmed[c]
+                self._streak.pop(c, None)
+                return [Transition(record.time, self.regime, "exit", c, "Equation 2 holds again",
+                                   {"share": round(share, 4), "holders": int(m), "instances": n})]
+            return []
+        if not (fails and self.win.count(c) >= self.min_arrivals):
+            self._streak.pop(c, None)
+            return []
+        s = (q + p) * (bs + 1)
+        inside_best = bool(s[holders].min() <= s[~holders].min())
+        self._streak[c] = self._streak.get(c, 0) + 1 if inside_best else 0
+        if self._streak[c] >= 2 * m:
+            self.positives += 1
+            self._confirmed[c] = record.time
+            ev = {"why": f"class {c}: Equation 2 fails (share {share:.2f} > {m}/{n}) and {2 * m} consecutive "
+                         "requests scored best inside M", "share": round(share, 4),
+                  "holders": np.flatnonzero(holders).tolist(), "instances": n, "decision": record.request_id}
+            self._evidence[c] = ev
+            return [Transition(record.time, self.regime, "enter", c, ev["why"], ev)]
+        return []
+
+    @property
+    def evidence(self) -> dict:
+        return {str(k): self._evidence.get(k, {}) for k in self._confirmed}
+
+
+class DivergenceDetector(RegimeDetector):
+    """T5–T7: the product's pick against the calibrated marginal-cost model
+
+        cost_i = (Q_i + P_i)(1 + T0/(kappa (C - BS_i))) + BS_i P_i + [BS_i + 1 > F] BS_i O
+
+    (T7 with the per-step fixed cost, plus the decode interference of ``O`` expected
+    output tokens — the recent mean — which only costs once the batch is past the
+    weight-read floor, ``F = W/k`` requests, 32 on H20). Evidence: the product's pick
+    costs more than ``margin`` (relative) above the cost model's pick. ``lambda_star`` — the linear
+    exchange rate that approximates the cost model, ``median(P) + O`` — is the
+    mitigation's rate."""
+
+    regime = "divergence"
+
+    def __init__(self, budget: int = 4096, margin: float = 0.5, t0_ms: float = 2.0, kappa_ms: float = 0.15,
+                 calibrator: StepTimeCalibrator | None = None, floor_batch: int = 32, **kw):
+        kw.setdefault("p0", 0.05)
+        kw.setdefault("p1", 0.4)
+        super().__init__(**kw)
+        self.budget = budget
+        self.margin = margin
+        self.floor_batch = floor_batch
+        self.t0_ms, self.kappa_ms = t0_ms, kappa_ms
+        self.calibrator = calibrator
+        self._out = 256.0
+        self._p = deque(maxlen=512)
+        self.disagreements = 0
+
+    @property
+    def lambda_star(self) -> float:
+        return float(np.median(self._p) if self._p else 1000.0) + self._out
+
+    def update(self, record, notes=()) -> list[Transition]:
+        if not isinstance(record, RoutingDecision):
+            return []
+        cached, q, bs, p = _arrays(record)
+        if self.calibrator is not None:
+            coef = self.calibrator.coefficients()
+            if coef is not None and coef[0] > 0 and coef[1] > 0:
+                self.t0_ms, self.kappa_ms = float(coef[0]), float(coef[1])
+        tau = self.t0_ms / (self.kappa_ms * np.maximum(self.budget - bs, 1.0))
+        decode = np.where(bs + 1 > self.floor_batch, bs * self._out, 0.0)  # below the weight floor decode is free
+        cost = (q + p) * (1 + tau) + bs * p + decode
+        k_prod = C.argmin_first((q + p) * (bs + 1))
+        k_cost = C.argmin_first(cost)
+        regret = float(cost[k_prod] / cost[k_cost] - 1.0)
+        self.disagreements += k_prod != k_cost
+        bit = regret > self.margin
+        self._p.append(float(p.mean()))
+        if record.output_tokens:
+            self._out = 0.98 * self._out + 0.02 * float(record.output_tokens)  # the recent mean, not this request's
+        ev = {"why": f"product pick {k_prod} costs {regret:.0%} more than the cost model's pick {k_cost}",
+              "regret": round(regret, 4), "product_pick": k_prod, "cost_pick": k_cost,
+              "t0_ms": round(self.t0_ms, 4), "kappa_ms": round(self.kappa_ms, 5), "expected_output": round(self._out, 1),
+              "lambda_star": round(self.lambda_star, 1), "decision": record.request_id}
+        return self._feed(bit, record.time, ev)
+
+
+class ZeroFactorDetector(RegimeDetector):
+    """T4 (ports only): the active scorer gave 0 to its pick while another zero-scored
+    instance has a smaller batch — a dominated pick allowed by a zero factor."""
+
+    regime = "zero_factor"
+
+    def __init__(self, **kw):
+        kw.setdefault("p0", 0.01)
+        kw.setdefault("p1", 0.3)
+        super().__init__(**kw)
+
+    def update(self, record, notes=()) -> list[Transition]:
+        if not isinstance(record, RoutingDecision) or not record.scores:
+            return []
+        s = np.asarray(record.scores, float)
+        bs = np.asarray(record.batch_size, float)
+        k = record.chosen
+        zeros = s == 0
+        bit = bool(zeros[k] and np.any(zeros & (bs < bs[k])))
+        ev = {"why": f"instance {k} won with score 0 although zero-scored instances had smaller batches",
+              "scorer": record.scorer, "zero_instances": np.flatnonzero(zeros).tolist(), "chosen": k,
+              "decision": record.request_id}
+        return self._feed(bit, record.time, ev)
+
+
+class HeterogeneityDetector(RegimeDetector):
+    """T9: per-instance speeds estimated from step-time telemetry; evidence = their
+    dispersion ``max/min`` exceeds ``1 + spread``. Exposes the estimates for the
+    speed-normalised product."""
+
+    regime = "heterogeneity"
+
+    def __init__(self, n_instances: int, spread: float = 1.0, calibrator: StepTimeCalibrator | None = None, **kw):
+        kw.setdefault("p0", 0.05)
+        kw.setdefault("p1", 0.5)
+        kw.setdefault("min_dwell", 60.0)
+        super().__init__(**kw)
+        self.n = n_instances
+        self.spread = spread
+        self.calibrator = calibrator or StepTimeCalibrator(n_instances)
+        self._owns_calibrator = calibrator is None
+
+    def speeds(self) -> np.ndarray:
+        return self.calibrator.speeds()
+
+    def update(self, record, notes=()) -> list[Transition]:
+        if not isinstance(record, InstanceSnapshot) or record.instance >= self.n:
+            return []
+        if self._owns_calibrator:
+            if "counter_reset" in notes or "gap" in notes:
+                self.calibrator.reset_instance(record.instance)
+            self.calibrator.observe(record.instance, record.steps_total,
+                                    record.prompt_tokens_total + record.generation_tokens_total, record.busy_ms_total)
+        if record.instance != self.n - 1 or not self.calibrator.ready:
+            return []  # one evidence bit per round of snapshots
+        disp = self.calibrator.dispersion()
+        v = self.calibrator.speeds()
+        bit = disp > 1 + self.spread
+        ev = {"why": f"speed dispersion {disp:.2f} (slowest instance {int(np.argmin(v))} at {v.min():.2f}x the median)",
+              "dispersion": round(disp, 3), "speeds": [round(float(x), 3) for x in v]}
+        return self._feed(bit, record.time, ev)
+
+
+class StalenessDetector(RegimeDetector):
+    """T10: evidence = arrival rate x snapshot age exceeds the herding window ``m*`` of
+    the decision's state — more decisions share one snapshot than the argmin can
+    absorb before it should move."""
+
+    regime = "staleness"
+
+    def __init__(self, **kw):
+        kw.setdefault("p0", 0.02)
+        kw.setdefault("p1", 0.4)
+        super().__init__(**kw)
+        self._rate = 0.0
+        self._last_t: float | None = None
+
+    def update(self, record, notes=()) -> list[Transition]:
+        if not isinstance(record, RoutingDecision):
+            return []
+        t = record.time
+        if self._last_t is not None and t > self._last_t:
+            inst_rate = 1.0 / (t - self._last_t)
+            self._rate = 0.95 * self._rate + 0.05 * min(inst_rate, 1e4)
+        self._last_t = t
+        cached, q, bs, p = _arrays(record)
+        x, y = q + p, bs + 1
+        s = x * y
+        k = int(np.argmin(s))
+        runner = float(np.partition(s, 1)[1]) if s.size > 1 else math.inf
+        m_star = C.herding_window(float(x[k]), float(y[k]), runner, float(p[k])) if math.isfinite(runner) else 10**9
+        shared = self._rate * record.snapshot_age
+        bit = record.snapshot_age > 0 and C.herds(self._rate, record.snapshot_age, m_star)
+        ev = {"why": f"{shared:.1f} decisions share one snapshot (rate {self._rate:.1f}/s x age "
+                     f"{record.snapshot_age * 1000:.0f} ms) > herding window {m_star}",
+              "arrival_rate": round(self._rate, 3), "snapshot_age": record.snapshot_age, "herding_window": m_star,
+              "decision": record.request_id}
+        return self._feed(bit, t, ev)
+
+
+class SaturationDetector(RegimeDetector):
+    """Batch pinned at ``max_num_seqs`` with a growing waiting queue: the batch-size
+    factor no longer tracks load. Evidence per snapshot."""
+
+    regime = "saturation"
+
+    def __init__(self, **kw):
+        kw.setdefault("p0", 0.02)
+        kw.setdefault("p1", 0.5)
+        super().__init__(**kw)
+        self._waiting: dict[int, int] = {}
+
+    def update(self, record, notes=()) -> list[Transition]:
+        if not isinstance(record, InstanceSnapshot):
+            return []
+        prev = self._waiting.get(record.instance)
+        self._waiting[record.instance] = record.num_waiting
+        if prev is None or record.max_num_seqs <= 0:
+            return []
+        bit = record.num_running >= record.max_num_seqs and record.num_waiting > prev
+        ev = {"why": f"instance {record.instance} pinned at max_num_seqs={record.max_num_seqs} with "
+                     f"{record.num_waiting} waiting (was {prev})", "instance": record.instance,
+              "waiting": record.num_waiting}
+        return self._feed(bit, record.time, ev)
+
+
+def default_detectors(n_instances: int, *, budget: int = 4096, paper: bool = True, ours: bool = True,
+                      alpha: float = 1e-5) -> list[RegimeDetector]:
+    """The standard set; the divergence and heterogeneity detectors share one calibrator."""
+    het = HeterogeneityDetector(n_instances, alpha=alpha)  # owns and feeds the calibrator
+    dets: list[RegimeDetector] = []
+    if ours:
+        dets.append(HotPrefixDetector(alpha=alpha))
+    if paper:
+        dets.append(PaperHotspotDetector())
+    dets += [het, DivergenceDetector(budget=budget, calibrator=het.calibrator, alpha=alpha),
+             ZeroFactorDetector(alpha=alpha), StalenessDetector(alpha=alpha), SaturationDetector(alpha=alpha)]
+    return dets

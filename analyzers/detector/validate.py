@@ -1,0 +1,148 @@
+"""Input hygiene for the detector: bad telemetry is counted and reported, never
+crashes the sidecar and never changes a flag.
+
+:meth:`RecordValidator.check` takes a raw ``dict`` (a parsed JSON line) or a record
+object and returns the typed record, or ``None`` when it must be dropped; every drop
+and every anomaly is counted by reason in :attr:`RecordValidator.counts`:
+
+* dropped — ``unparsable`` (a line that is not JSON), ``not_an_object``, ``unknown_kind``, ``missing_field``, ``non_numeric``,
+  ``nan``, ``negative``, ``out_of_range``, ``unknown_instance``, ``bad_lengths``,
+  ``out_of_order``, ``duplicate``;
+* accepted with a note — ``counter_reset`` (a counter went down: consumers restart
+  their deltas), ``gap`` (no record from that instance for ``gap_s`` seconds).
+
+>>> v = RecordValidator(n_instances=2)
+>>> v.check({"kind": "snapshot", "time": 1.0, "instance": 0, "num_running": 3, "num_waiting": 0, "kv_usage": 0.5}) is not None
+True
+>>> v.check({"kind": "snapshot", "time": 0.5, "instance": 0, "num_running": 3, "num_waiting": 0, "kv_usage": 0.5}) is None
+True
+>>> v.check({"kind": "snapshot", "time": 2.0, "instance": 7, "num_running": 1, "num_waiting": 0, "kv_usage": 0.1}) is None
+True
+>>> dict(v.counts)
+{'out_of_order': 1, 'unknown_instance': 1}
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import fields
+
+from analyzers.telemetry.schema import InstanceSnapshot, RoutingDecision
+
+__all__ = ["RecordValidator"]
+
+_SNAP_REQUIRED = ("time", "instance", "num_running", "num_waiting", "kv_usage")
+_SNAP_COUNTERS = ("prefix_cache_queries_total", "prefix_cache_hits_total", "num_preemptions_total", "steps_total",
+                  "prompt_tokens_total", "generation_tokens_total", "busy_ms_total")
+_DEC_REQUIRED = ("time", "request_id", "chosen", "prompt_tokens", "cached_tokens", "queued_prefill_tokens", "batch_size")
+_DEC_LISTS = ("cached_tokens", "queued_prefill_tokens", "batch_size", "scores")
+_DEC_INDICATORS = ("cached_tokens", "queued_prefill_tokens", "batch_size")
+
+
+def _num(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+class RecordValidator:
+    """Stateful validator (remembers each instance's last time and counters)."""
+
+    def __init__(self, n_instances: int | None = None, gap_s: float = 5.0):
+        self.n = n_instances
+        self.gap_s = gap_s
+        self.counts: Counter[str] = Counter()
+        self.accepted = 0
+        self._last_time: dict[int, float] = {}
+        self._last_counters: dict[int, dict[str, float]] = {}
+        self._last_decision_time = -math.inf
+        self.notes: set[str] = set()
+
+    def _bad(self, reason: str):
+        self.counts[reason] += 1
+        return None
+
+    def check(self, raw) -> InstanceSnapshot | RoutingDecision | None:
+        """Validated record or ``None``; ``self.notes`` holds this record's notes."""
+        self.notes = set()
+        if isinstance(raw, (InstanceSnapshot, RoutingDecision)):
+            raw = raw.to_dict()
+        if not isinstance(raw, dict):
+            return self._bad("not_an_object")
+        kind = raw.get("kind")
+        if kind == "snapshot":
+            return self._snapshot(raw)
+        if kind == "decision":
+            return self._decision(raw)
+        return self._bad("unparsable" if kind == "unparsable" else "unknown_kind")
+
+    def _known_instance(self, i) -> bool:
+        return isinstance(i, int) and not isinstance(i, bool) and i >= 0 and (self.n is None or i < self.n)
+
+    def _snapshot(self, d: dict):
+        for f in _SNAP_REQUIRED:
+            if f not in d or d[f] is None:
+                return self._bad("missing_field")
+        names = {f.name for f in fields(InstanceSnapshot)}
+        for k, v in d.items():
+            if k in names and k not in ("stale",) and v is not None:
+                if not _num(v):
+                    return self._bad("non_numeric")
+                if not math.isfinite(v):
+                    return self._bad("nan")
+                if v < 0:
+                    return self._bad("negative")
+        if not self._known_instance(d["instance"]):
+            return self._bad("unknown_instance")
+        if d["kv_usage"] > 1.0:
+            return self._bad("out_of_range")
+        i, t = d["instance"], float(d["time"])
+        last = self._last_time.get(i)
+        if last is not None:
+            if t < last:
+                return self._bad("out_of_order")
+            if t == last:
+                return self._bad("duplicate")
+            if t - last > self.gap_s:
+                self.counts["gap"] += 1
+                self.notes.add("gap")
+        prev = self._last_counters.get(i, {})
+        for c in _SNAP_COUNTERS:
+            if c in d and c in prev and d[c] < prev[c]:
+                self.counts["counter_reset"] += 1
+                self.notes.add("counter_reset")
+                break
+        self._last_time[i] = t
+        self._last_counters[i] = {c: d[c] for c in _SNAP_COUNTERS if c in d}
+        self.accepted += 1
+        return InstanceSnapshot.from_dict(d)
+
+    def _decision(self, d: dict):
+        for f in _DEC_REQUIRED:
+            if f not in d or d[f] is None:
+                return self._bad("missing_field")
+        lists = [d.get(f) for f in _DEC_LISTS if d.get(f) is not None]
+        if not all(isinstance(v, list) for v in lists):
+            return self._bad("non_numeric")
+        n = len(d["cached_tokens"])
+        if n == 0 or any(len(v) != n for v in lists if v) or (self.n is not None and n != self.n):
+            return self._bad("bad_lengths")
+        for v in [d["time"], d["prompt_tokens"], *(x for f in _DEC_INDICATORS for x in d[f])]:
+            if not _num(v):
+                return self._bad("non_numeric")
+            if not math.isfinite(v):
+                return self._bad("nan")
+            if v < 0:
+                return self._bad("negative")
+        for v in d.get("scores") or []:  # scores may be negative (max-score rules) or inf (excluded)
+            if not _num(v):
+                return self._bad("non_numeric")
+            if math.isnan(v):
+                return self._bad("nan")
+        if not (isinstance(d["chosen"], int) and 0 <= d["chosen"] < n):
+            return self._bad("unknown_instance")
+        t = float(d["time"])
+        if t < self._last_decision_time:
+            return self._bad("out_of_order")
+        self._last_decision_time = t
+        self.accepted += 1
+        return RoutingDecision.from_dict(d)
