@@ -55,18 +55,19 @@ class RegimeMonitor:
             return []
         notes = self.validator.notes
         self.records[rec.kind] += 1
+        view = self.validator.view
         self.last_time = max(self.last_time, rec.time)
         if isinstance(rec, RoutingDecision):
             self.decisions += 1
-            if rec.scores and len(rec.scores) > 1:
-                s = np.asarray(rec.scores, float)
-                finite = np.sort(s[np.isfinite(s)])
-                if finite.size > 1:
-                    self.last_margin = float(finite[1] - finite[0])
-                    self.margin_sum += self.last_margin
+            sc = view.scores if view is not None else None
+            if sc is not None and sc.size > 1 and np.isfinite(sc).all():
+                two = np.partition(sc, 1)
+                self.last_margin = float(two[1] - two[0])
+                self.margin_sum += self.last_margin
         out: list[Transition] = []
+        view = self.validator.view
         for d in self.detectors:
-            out.extend(d.update(rec, notes))
+            out.extend(d.update(rec, notes, view))
         if out:
             self.transitions.extend(out)
             for tr in out:

@@ -34,6 +34,7 @@ from lmetric_theory import conditions as C
 
 from .calibration import StepTimeCalibrator
 from .sequential import Hysteresis
+from .validate import DecisionView
 
 __all__ = ["Transition", "RegimeDetector", "HotPrefixDetector", "PaperHotspotDetector", "DivergenceDetector",
            "ZeroFactorDetector", "HeterogeneityDetector", "StalenessDetector", "SaturationDetector", "default_detectors"]
@@ -58,12 +59,8 @@ class Transition:
                 "key": self.key, "reason": self.reason, "evidence": self.evidence}
 
 
-def _arrays(d: RoutingDecision):
-    cached = np.asarray(d.cached_tokens, float)
-    q = np.asarray(d.queued_prefill_tokens, float)
-    bs = np.asarray(d.batch_size, float)
-    p = np.maximum(d.prompt_tokens - cached, 1.0)
-    return cached, q, bs, p
+def _view(d: RoutingDecision, view: DecisionView | None) -> DecisionView:
+    return view if view is not None else DecisionView.of(d)
 
 
 class RegimeDetector(ABC):
@@ -84,20 +81,25 @@ class RegimeDetector(ABC):
             t = self._tests[key] = Hysteresis(**self._hp)
         return t
 
-    def _feed(self, bit: bool, t: float, evidence: dict, key=None) -> list[Transition]:
+    def _feed(self, bit: bool, t: float, evidence, key=None) -> list[Transition]:
+        """``evidence``: a dict, or a function building it (called only when the bit is set
+        or the regime is active, so the common quiet path stays cheap)."""
         self.events += 1
         self.positives += bool(bit)
-        if bit or key in self._evidence:
-            self._evidence[key] = evidence
-        kind = self._test(key).update(bit, t)
+        test = self._test(key)
+        if bit or test.active:
+            self._evidence[key] = evidence() if callable(evidence) else evidence
+        kind = test.update(bit, t)
         if kind is None:
             return []
-        reason = evidence.get("why", "")
-        return [Transition(t, self.regime, kind, key, reason if kind == "enter" else "evidence back to normal", evidence)]
+        ev = self._evidence.get(key, {})
+        reason = ev.get("why", "")
+        return [Transition(t, self.regime, kind, key, reason if kind == "enter" else "evidence back to normal", ev)]
 
     @abstractmethod
-    def update(self, record, notes=()) -> list[Transition]:
-        """Read one validated record (``notes``: the validator's notes for it)."""
+    def update(self, record, notes=(), view: DecisionView | None = None) -> list[Transition]:
+        """Read one validated record (``notes``: the validator's notes for it; ``view``:
+        a decision's indicator arrays, computed once by the monitor)."""
 
     @property
     def active(self) -> bool:
@@ -155,7 +157,7 @@ class HotPrefixDetector(RegimeDetector):
         self.min_arrivals = min_arrivals
         self.slack = slack
 
-    def update(self, record, notes=()) -> list[Transition]:
+    def update(self, record, notes=(), view=None) -> list[Transition]:
         if not isinstance(record, RoutingDecision) or record.prefix_class is None:
             if isinstance(record, RoutingDecision):
                 self.win.add(record.time, None)
@@ -164,7 +166,8 @@ class HotPrefixDetector(RegimeDetector):
         self.win.add(record.time, c)
         if self.win.total < self.min_arrivals:
             return []
-        cached, q, bs, p = _arrays(record)
+        v = _view(record, view)
+        cached, q, bs, p = v.cached, v.q, v.bs, v.p
         holders = cached >= BLOCK
         m, n = int(holders.sum()), holders.size
         if m == 0 or m == n:
@@ -173,16 +176,19 @@ class HotPrefixDetector(RegimeDetector):
             return []
         share = self.win.count(c) / self.win.total
         eq2_fails = not C.hot_prefix_condition(share, m, n)
-        y = bs + 1
-        ratio = float(y[holders].mean() / y[~holders].mean())
+        y = v.y
+        ratio = float(y[holders].sum() / m / (y[~holders].sum() / (n - m)))
         on_holder = bool(holders[record.chosen])
         bit = eq2_fails and on_holder and ratio > 1 + self.slack
-        k = record.chosen
-        j = int(np.argmin(np.where(holders, np.inf, (q + p) * y)))
-        ev = {"why": f"class {c}: share {share:.2f} > |M|/N = {m}/{n}, holders' load {ratio:.1f}x the others'",
-              "share": round(share, 4), "holders": np.flatnonzero(holders).tolist(), "instances": n,
-              "load_ratio": round(ratio, 3), "affinity_ratio": float(C.affinity_ratio(q[k], p[k], q[j], p[j])),
-              "decision": record.request_id}
+
+        def ev():
+            k = record.chosen
+            j = int(np.argmin(np.where(holders, np.inf, (q + p) * y)))
+            return {"why": f"class {c}: share {share:.2f} > |M|/N = {m}/{n}, holders' load {ratio:.1f}x the others'",
+                    "share": round(share, 4), "holders": np.flatnonzero(holders).tolist(), "instances": n,
+                    "load_ratio": round(ratio, 3), "affinity_ratio": float(C.affinity_ratio(q[k], p[k], q[j], p[j])),
+                    "decision": record.request_id}
+
         return self._feed(bit, record.time, ev, c)
 
 
@@ -214,14 +220,15 @@ class PaperHotspotDetector(RegimeDetector):
     def statistics(self) -> dict:
         return {str(k): v for k, v in self._streak.items()}
 
-    def update(self, record, notes=()) -> list[Transition]:
+    def update(self, record, notes=(), view=None) -> list[Transition]:
         if not isinstance(record, RoutingDecision):
             return []
         c = record.prefix_class
         self.win.add(record.time, c)
         if c is None:
             return []
-        cached, q, bs, p = _arrays(record)
+        v = _view(record, view)
+        cached, q, bs, p = v.cached, v.q, v.bs, v.p
         holders = cached >= BLOCK
         m, n = int(holders.sum()), holders.size
         share = self.win.count(c) / max(self.win.total, 1)
@@ -282,34 +289,46 @@ class DivergenceDetector(RegimeDetector):
         self._out = 256.0
         self._p = deque(maxlen=512)
         self.disagreements = 0
+        self._coef_every = 0
 
     @property
     def lambda_star(self) -> float:
+        """``median(P) + O`` over the recent decisions (tokens per request)."""
         return float(np.median(self._p) if self._p else 1000.0) + self._out
 
-    def update(self, record, notes=()) -> list[Transition]:
+    def update(self, record, notes=(), view=None) -> list[Transition]:
         if not isinstance(record, RoutingDecision):
             return []
-        cached, q, bs, p = _arrays(record)
+        v = _view(record, view)
+        cached, q, bs, p = v.cached, v.q, v.bs, v.p
         if self.calibrator is not None:
-            coef = self.calibrator.coefficients()
-            if coef is not None and coef[0] > 0 and coef[1] > 0:
-                self.t0_ms, self.kappa_ms = float(coef[0]), float(coef[1])
+            self._coef_every -= 1
+            if self._coef_every <= 0:  # refresh the calibrated coefficients every 64 decisions
+                self._coef_every = 64
+                coef = self.calibrator.coefficients()
+                if coef is not None and coef[0] > 0 and coef[1] > 0:
+                    self.t0_ms, self.kappa_ms = float(coef[0]), float(coef[1])
         tau = self.t0_ms / (self.kappa_ms * np.maximum(self.budget - bs, 1.0))
-        decode = np.where(bs + 1 > self.floor_batch, bs * self._out, 0.0)  # below the weight floor decode is free
-        cost = (q + p) * (1 + tau) + bs * p + decode
-        k_prod = C.argmin_first((q + p) * (bs + 1))
-        k_cost = C.argmin_first(cost)
+        x = v.x
+        cost = x * (1 + tau) + bs * p
+        if bs.max() + 1 > self.floor_batch:  # below the weight floor an extra decode token is free
+            cost = cost + np.where(bs + 1 > self.floor_batch, bs * self._out, 0.0)
+        k_prod = int(np.argmin(x * v.y))
+        k_cost = int(np.argmin(cost))
         regret = float(cost[k_prod] / cost[k_cost] - 1.0)
         self.disagreements += k_prod != k_cost
         bit = regret > self.margin
-        self._p.append(float(p.mean()))
+        self._p.append(float(p[k_prod]))
         if record.output_tokens:
             self._out = 0.98 * self._out + 0.02 * float(record.output_tokens)  # the recent mean, not this request's
-        ev = {"why": f"product pick {k_prod} costs {regret:.0%} more than the cost model's pick {k_cost}",
-              "regret": round(regret, 4), "product_pick": k_prod, "cost_pick": k_cost,
-              "t0_ms": round(self.t0_ms, 4), "kappa_ms": round(self.kappa_ms, 5), "expected_output": round(self._out, 1),
-              "lambda_star": round(self.lambda_star, 1), "decision": record.request_id}
+
+        def ev():
+            return {"why": f"product pick {k_prod} costs {regret:.0%} more than the cost model's pick {k_cost}",
+                    "regret": round(regret, 4), "product_pick": k_prod, "cost_pick": k_cost,
+                    "t0_ms": round(self.t0_ms, 4), "kappa_ms": round(self.kappa_ms, 5),
+                    "expected_output": round(self._out, 1), "lambda_star": round(self.lambda_star, 1),
+                    "decision": record.request_id}
+
         return self._feed(bit, record.time, ev)
 
 
@@ -324,14 +343,15 @@ class ZeroFactorDetector(RegimeDetector):
         kw.setdefault("p1", 0.3)
         super().__init__(**kw)
 
-    def update(self, record, notes=()) -> list[Transition]:
+    def update(self, record, notes=(), view=None) -> list[Transition]:
         if not isinstance(record, RoutingDecision) or not record.scores:
             return []
-        s = np.asarray(record.scores, float)
-        bs = np.asarray(record.batch_size, float)
         k = record.chosen
-        zeros = s == 0
-        bit = bool(zeros[k] and np.any(zeros & (bs < bs[k])))
+        if record.scores[k] != 0:
+            return self._feed(False, record.time, {})
+        v = _view(record, view)
+        zeros = v.scores == 0
+        bit = bool(np.any(zeros & (v.bs < v.bs[k])))
         ev = {"why": f"instance {k} won with score 0 although zero-scored instances had smaller batches",
               "scorer": record.scorer, "zero_instances": np.flatnonzero(zeros).tolist(), "chosen": k,
               "decision": record.request_id}
@@ -358,7 +378,7 @@ class HeterogeneityDetector(RegimeDetector):
     def speeds(self) -> np.ndarray:
         return self.calibrator.speeds()
 
-    def update(self, record, notes=()) -> list[Transition]:
+    def update(self, record, notes=(), view=None) -> list[Transition]:
         if not isinstance(record, InstanceSnapshot) or record.instance >= self.n:
             return []
         if self._owns_calibrator:
@@ -390,7 +410,7 @@ class StalenessDetector(RegimeDetector):
         self._rate = 0.0
         self._last_t: float | None = None
 
-    def update(self, record, notes=()) -> list[Transition]:
+    def update(self, record, notes=(), view=None) -> list[Transition]:
         if not isinstance(record, RoutingDecision):
             return []
         t = record.time
@@ -398,14 +418,17 @@ class StalenessDetector(RegimeDetector):
             inst_rate = 1.0 / (t - self._last_t)
             self._rate = 0.95 * self._rate + 0.05 * min(inst_rate, 1e4)
         self._last_t = t
-        cached, q, bs, p = _arrays(record)
-        x, y = q + p, bs + 1
+        v = _view(record, view)
+        if record.snapshot_age <= 0:  # exact state: nothing can herd
+            return self._feed(False, t, {})
+        v = _view(record, view)
+        x, y, p = v.x, v.y, v.p
         s = x * y
         k = int(np.argmin(s))
         runner = float(np.partition(s, 1)[1]) if s.size > 1 else math.inf
         m_star = C.herding_window(float(x[k]), float(y[k]), runner, float(p[k])) if math.isfinite(runner) else 10**9
         shared = self._rate * record.snapshot_age
-        bit = record.snapshot_age > 0 and C.herds(self._rate, record.snapshot_age, m_star)
+        bit = C.herds(self._rate, record.snapshot_age, m_star)
         ev = {"why": f"{shared:.1f} decisions share one snapshot (rate {self._rate:.1f}/s x age "
                      f"{record.snapshot_age * 1000:.0f} ms) > herding window {m_star}",
               "arrival_rate": round(self._rate, 3), "snapshot_age": record.snapshot_age, "herding_window": m_star,
@@ -425,7 +448,7 @@ class SaturationDetector(RegimeDetector):
         super().__init__(**kw)
         self._waiting: dict[int, int] = {}
 
-    def update(self, record, notes=()) -> list[Transition]:
+    def update(self, record, notes=(), view=None) -> list[Transition]:
         if not isinstance(record, InstanceSnapshot):
             return []
         prev = self._waiting.get(record.instance)

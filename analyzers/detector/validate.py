@@ -26,17 +26,38 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import fields
+
+import numpy as np
 
 from analyzers.telemetry.schema import InstanceSnapshot, RoutingDecision
 
-__all__ = ["RecordValidator"]
+__all__ = ["RecordValidator", "DecisionView"]
+
+
+class DecisionView:
+    """A validated decision's indicators as arrays, computed once for every detector:
+    cached tokens, queued prefill ``Q``, batch size ``BS``, ``P = max(N - cached, 1)``,
+    LMetric's ``x = Q + P``, ``y = BS + 1`` and the scores (or ``None``)."""
+
+    __slots__ = ("cached", "q", "bs", "p", "x", "y", "scores")
+
+    def __init__(self, rec: RoutingDecision, cached, q, bs, scores=None):
+        self.cached, self.q, self.bs = cached, q, bs
+        self.p = np.maximum(rec.prompt_tokens - cached, 1.0)
+        self.x = q + self.p
+        self.y = bs + 1.0
+        self.scores = scores
+
+    @classmethod
+    def of(cls, rec: RoutingDecision) -> "DecisionView":
+        s = np.asarray(rec.scores, float) if rec.scores else None
+        return cls(rec, np.asarray(rec.cached_tokens, float), np.asarray(rec.queued_prefill_tokens, float),
+                   np.asarray(rec.batch_size, float), s)
 
 _SNAP_REQUIRED = ("time", "instance", "num_running", "num_waiting", "kv_usage")
 _SNAP_COUNTERS = ("prefix_cache_queries_total", "prefix_cache_hits_total", "num_preemptions_total", "steps_total",
                   "prompt_tokens_total", "generation_tokens_total", "busy_ms_total")
 _DEC_REQUIRED = ("time", "request_id", "chosen", "prompt_tokens", "cached_tokens", "queued_prefill_tokens", "batch_size")
-_DEC_LISTS = ("cached_tokens", "queued_prefill_tokens", "batch_size", "scores")
 _DEC_INDICATORS = ("cached_tokens", "queued_prefill_tokens", "batch_size")
 
 
@@ -56,6 +77,7 @@ class RecordValidator:
         self._last_counters: dict[int, dict[str, float]] = {}
         self._last_decision_time = -math.inf
         self.notes: set[str] = set()
+        self.view: DecisionView | None = None
 
     def _bad(self, reason: str):
         self.counts[reason] += 1
@@ -64,6 +86,7 @@ class RecordValidator:
     def check(self, raw) -> InstanceSnapshot | RoutingDecision | None:
         """Validated record or ``None``; ``self.notes`` holds this record's notes."""
         self.notes = set()
+        self.view = None
         if isinstance(raw, (InstanceSnapshot, RoutingDecision)):
             raw = raw.to_dict()
         if not isinstance(raw, dict):
@@ -82,7 +105,7 @@ class RecordValidator:
         for f in _SNAP_REQUIRED:
             if f not in d or d[f] is None:
                 return self._bad("missing_field")
-        names = {f.name for f in fields(InstanceSnapshot)}
+        names = InstanceSnapshot.__dataclass_fields__
         for k, v in d.items():
             if k in names and k not in ("stale",) and v is not None:
                 if not _num(v):
@@ -120,24 +143,31 @@ class RecordValidator:
         for f in _DEC_REQUIRED:
             if f not in d or d[f] is None:
                 return self._bad("missing_field")
-        lists = [d.get(f) for f in _DEC_LISTS if d.get(f) is not None]
-        if not all(isinstance(v, list) for v in lists):
+        ind = [d[f] for f in _DEC_INDICATORS]
+        scores = d.get("scores") or []
+        if not all(isinstance(v, list) for v in ind) or not isinstance(scores, list):
             return self._bad("non_numeric")
-        n = len(d["cached_tokens"])
-        if n == 0 or any(len(v) != n for v in lists if v) or (self.n is not None and n != self.n):
+        n = len(ind[0])
+        if n == 0 or len(ind[1]) != n or len(ind[2]) != n or (scores and len(scores) != n) or (
+                self.n is not None and n != self.n):
             return self._bad("bad_lengths")
-        for v in [d["time"], d["prompt_tokens"], *(x for f in _DEC_INDICATORS for x in d[f])]:
-            if not _num(v):
-                return self._bad("non_numeric")
-            if not math.isfinite(v):
-                return self._bad("nan")
-            if v < 0:
-                return self._bad("negative")
-        for v in d.get("scores") or []:  # scores may be negative (max-score rules) or inf (excluded)
-            if not _num(v):
-                return self._bad("non_numeric")
-            if math.isnan(v):
-                return self._bad("nan")
+        if not (_num(d["time"]) and _num(d["prompt_tokens"])):
+            return self._bad("non_numeric")
+        try:
+            arr = np.array(ind)  # one conversion for the three indicator lists
+            sc = np.array(scores) if scores else None
+        except (TypeError, ValueError):
+            return self._bad("non_numeric")
+        if arr.dtype.kind not in "iuf" or (sc is not None and sc.dtype.kind not in "iuf"):
+            return self._bad("non_numeric")  # strings, None or nested values
+        arr = arr.astype(float)
+        sc = None if sc is None else sc.astype(float)
+        if not (np.isfinite(arr).all() and math.isfinite(d["time"]) and math.isfinite(d["prompt_tokens"])):
+            return self._bad("nan")
+        if (arr < 0).any() or d["time"] < 0 or d["prompt_tokens"] < 0:
+            return self._bad("negative")
+        if sc is not None and np.isnan(sc).any():  # scores may be negative (max-score rules) or inf (excluded)
+            return self._bad("nan")
         if not (isinstance(d["chosen"], int) and 0 <= d["chosen"] < n):
             return self._bad("unknown_instance")
         t = float(d["time"])
@@ -145,4 +175,6 @@ class RecordValidator:
             return self._bad("out_of_order")
         self._last_decision_time = t
         self.accepted += 1
-        return RoutingDecision.from_dict(d)
+        rec = RoutingDecision.from_dict(d)
+        self.view = DecisionView(rec, arr[0], arr[1], arr[2], sc)
+        return rec

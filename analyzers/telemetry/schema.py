@@ -25,7 +25,7 @@ True
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import IO, Iterable
 
 __all__ = ["InstanceSnapshot", "RoutingDecision", "record_from_dict", "write_jsonl", "JsonlWriter"]
@@ -60,7 +60,7 @@ class InstanceSnapshot:
 
     @classmethod
     def from_dict(cls, d: dict) -> "InstanceSnapshot":
-        names = {f.name for f in fields(cls)}
+        names = cls.__dataclass_fields__
         return cls(**{k: v for k, v in d.items() if k in names})
 
 
@@ -89,7 +89,7 @@ class RoutingDecision:
 
     @classmethod
     def from_dict(cls, d: dict) -> "RoutingDecision":
-        names = {f.name for f in fields(cls)}
+        names = cls.__dataclass_fields__
         return cls(**{k: v for k, v in d.items() if k in names})
 
 

@@ -1,0 +1,46 @@
+"""Regression tests: where each detector fires on the labelled scenarios, frozen.
+
+Figures from ``lmetric detector evaluate`` (seed 0) on this version; the runs are
+deterministic, so they are pinned to float rounding (1e-6) — a change here means the
+simulator, the detectors or the scenarios changed, and the closing note's figures
+must be re-measured.
+"""
+
+import pytest
+
+from analyzers.detector.closed_loop import run_closed_loop
+from analyzers.detector.evaluate import score_detection
+from analyzers.detector.scenarios import build_scenario
+
+# scenario -> regime -> (precision, recall, delay_s, delay_decisions, false_alarms); decisions per scenario
+FROZEN = {
+    "clean": ({}, 17253),
+    "hot_prefix": ({"hot_prefix": (None, 0.0, None, None, 0), "hot_prefix_paper": (None, 0.0, None, None, 0)}, 20708),
+    "heterogeneity": ({"heterogeneity": (1.0, 0.9397912533425343, 23.0, 698, 0)}, 17253),
+    "staleness": ({"staleness": (0.992596020360944, 0.9979064898813678, 0.24028103923149047, 9, 0),
+                   "hot_prefix": (None, None, None, None, 1), "hot_prefix_paper": (None, None, None, None, 1)}, 4399),
+    "decode_heavy": ({"divergence": (1.0, 0.2997135842880524, 74.35620801586606, 1826, 0)}, 14415),
+    "saturation": ({"saturation": (1.0, 0.8014739751266697, 23.0, 1906, 0),
+                    "divergence": (None, None, None, None, 2)}, 16536),
+}
+
+
+def _approx(v):
+    return None if v is None else pytest.approx(v, abs=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(FROZEN))
+def test_detector_figures_are_frozen(name):
+    sc = build_scenario(name, seed=0)
+    run = run_closed_loop(sc, "detector", seed=0)
+    frozen, decisions = FROZEN[name]
+    got = {s.regime: s for s in score_detection(run, sc)}
+    assert next(iter(got.values())).decisions == decisions
+    for regime, s in got.items():
+        if regime in frozen:
+            p, r, d, dd, fa = frozen[regime]
+            assert (s.precision, s.recall, s.delay_s, s.delay_decisions, s.false_alarms) == (
+                _approx(p), _approx(r), _approx(d), dd, fa), regime
+        else:
+            assert s.false_alarms == 0 and (not s.labelled), regime  # every other detector stays quiet
