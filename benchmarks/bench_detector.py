@@ -9,12 +9,11 @@ scraped every 100 ms (one round must take well under 100 ms), on one core.
 
 from __future__ import annotations
 
-import argparse
-import os
 import time
 
 import numpy as np
 
+from benchmarks._common import parse_args_one_core
 from analyzers.detector.monitor import RegimeMonitor
 from analyzers.detector.policy import MitigationPolicy
 from analyzers.router.router import Router
@@ -44,11 +43,7 @@ vllm:generation_tokens_total{{engine="0",model_name="qwen"}} {h}
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
-    a = ap.parse_args(argv)
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    a = parse_args_one_core(__doc__, argv)
     n = 4000 if a.quick else 40_000
     reqs = load_workload("api", np.random.default_rng(0), limit=n)
     res = Cluster(16, get_profile("h20")).run(reqs, Router("lmetric", rng=np.random.default_rng(0)), telemetry_interval=None)

@@ -10,13 +10,12 @@ Targets (issue 4): p99 under 200 µs for 16 instances with 2K-token prompts and 
 
 from __future__ import annotations
 
-import argparse
-import os
 import time
 from dataclasses import replace
 
 import numpy as np
 
+from benchmarks._common import parse_args_one_core
 from analyzers.router.context import DecisionContext
 from analyzers.router.prefix_index import ApproxPrefixIndex
 from analyzers.router.router import Router
@@ -42,11 +41,7 @@ def bench(n_inst: int, prompt: int, n_decisions: int, seed: int = 0):
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
-    a = ap.parse_args(argv)
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    a = parse_args_one_core(__doc__, argv)
     n = 2000 if a.quick else 20_000
     print(f"{'instances':>9} {'prompt':>7} {'decisions/s':>12} {'p50 µs':>8} {'p99 µs':>8} {'target p99 µs':>14}  verdict")
     for n_inst, prompt, target in ((16, 2048, 200.0), (16, 32_768, None), (64, 2048, None), (64, 32_768, 2000.0)):

@@ -10,12 +10,11 @@ same run (macro steps on vs off on a smaller slice).
 
 from __future__ import annotations
 
-import argparse
-import os
 import time
 
 import numpy as np
 
+from benchmarks._common import parse_args_one_core
 from analyzers.router.router import Router
 from analyzers.sim.cluster import Cluster
 from analyzers.sim.profiles import get_profile
@@ -30,11 +29,7 @@ def _run(reqs, scorer="lmetric", n=16, profile="h20", macro=True):
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="smaller inputs (a smoke run)")
-    a = ap.parse_args(argv)
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core
+    a = parse_args_one_core(__doc__, argv)
     cases = [("mooncake-conversation", None if not a.quick else 2000, 60.0),
              ("api", 100_000 if not a.quick else 10_000, 120.0)]
     print(f"{'workload':<24}{'requests':>10}{'wall s':>9}{'req/s':>10}{'sim steps':>12}{'steps/s':>12}{'target s':>10}  verdict")

@@ -153,21 +153,30 @@ class RecordValidator:
             return self._bad("bad_lengths")
         if not (_num(d["time"]) and _num(d["prompt_tokens"])):
             return self._bad("non_numeric")
-        try:
-            arr = np.array(ind)  # one conversion for the three indicator lists
-            sc = np.array(scores) if scores else None
-        except (TypeError, ValueError):
-            return self._bad("non_numeric")
-        if arr.dtype.kind not in "iuf" or (sc is not None and sc.dtype.kind not in "iuf"):
-            return self._bad("non_numeric")  # strings, None or nested values
-        arr = arr.astype(float)
-        sc = None if sc is None else sc.astype(float)
-        if not (np.isfinite(arr).all() and math.isfinite(d["time"]) and math.isfinite(d["prompt_tokens"])):
+        for lst in ind:  # builtins over short lists beat numpy here; bools count as numbers
+            try:
+                total = sum(lst)
+            except TypeError:
+                return self._bad("non_numeric")
+            if isinstance(total, complex) or not math.isfinite(total):
+                return self._bad("nan")
+            if min(lst) < 0:
+                return self._bad("negative")
+        if not (math.isfinite(d["time"]) and math.isfinite(d["prompt_tokens"])):
             return self._bad("nan")
-        if (arr < 0).any() or d["time"] < 0 or d["prompt_tokens"] < 0:
+        if d["time"] < 0 or d["prompt_tokens"] < 0:
             return self._bad("negative")
-        if sc is not None and np.isnan(sc).any():  # scores may be negative (max-score rules) or inf (excluded)
-            return self._bad("nan")
+        sc = None
+        if scores:  # scores may be negative (max-score rules) or inf (excluded), never NaN
+            try:
+                sc = np.array(scores, dtype=float)
+            except (TypeError, ValueError):
+                return self._bad("non_numeric")
+            if any(isinstance(x, (str, bytes)) for x in scores):
+                return self._bad("non_numeric")
+            if np.isnan(sc).any():
+                return self._bad("nan")
+        arr = np.array(ind, dtype=float)
         if not (isinstance(d["chosen"], int) and 0 <= d["chosen"] < n):
             return self._bad("unknown_instance")
         t = float(d["time"])

@@ -26,6 +26,19 @@ def _plt():
     return plt
 
 
+def _save(plt, fig, axes, path, legend: bool = True) -> Path:
+    """Legend on the first panel, grid everywhere, write the PNG and close the figure."""
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    if legend:
+        axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def plot_cdfs(by_scorer: Mapping[str, Sequence[RequestResult]], path: str | Path) -> Path:
     """TTFT and TPOT CDFs, one line per scorer."""
     plt = _plt()
@@ -39,13 +52,7 @@ def plot_cdfs(by_scorer: Mapping[str, Sequence[RequestResult]], path: str | Path
         ax.set_xscale("log")
         ax.set_xlabel(label)
         ax.set_ylabel("CDF")
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, axes, path)
 
 
 def plot_load_sweep(rows: Sequence[Mapping[str, float | str]], path: str | Path) -> Path:
@@ -62,13 +69,7 @@ def plot_load_sweep(rows: Sequence[Mapping[str, float | str]], path: str | Path)
         ax.set_xlabel("request rate (req/s)")
         ax.set_ylabel(key.replace("_", " ") + " (s)")
         ax.set_yscale("log")
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, axes, path)
 
 
 def plot_instance_series(snapshots: Sequence[InstanceSnapshot], n_instances: int, path: str | Path) -> Path:
@@ -88,9 +89,4 @@ def plot_instance_series(snapshots: Sequence[InstanceSnapshot], n_instances: int
     axes[1].set_ylabel("prefix-cache hit rate (cumulative)")
     for ax in axes:
         ax.set_xlabel("time (s)")
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, axes, path, legend=False)
