@@ -276,3 +276,38 @@ def test_policy_hot_prefix_restricts_the_class_and_lifts_it():
     for i in range(200, 700):
         mon.process(_hot_decision(i * 0.1, chosen=3, bs_holder=2))
     assert 7 not in router.class_policies
+
+
+# ---------------------------------------------------------------- batch ingestion
+def test_process_many_matches_process_on_a_scenario_stream():
+    from analyzers.detector.scenarios import build_scenario
+    from analyzers.sim.cluster import Cluster
+
+    sc = build_scenario("staleness", seed=0)  # record the scenario's telemetry, then replay it both ways
+    stream = []
+    Cluster(sc.n_instances, sc.profile).run(sc.requests, Router("lmetric", rng=np.random.default_rng(0),
+                                                                 commit_updates=False),
+                                            snapshot_interval=sc.snapshot_interval, record_decisions=False,
+                                            known_speeds=False, on_telemetry=lambda r: stream.append(r.to_dict()))
+    one, many = RegimeMonitor(sc.n_instances), RegimeMonitor(sc.n_instances)
+    for r in stream:
+        one.process(r)
+    many.process_many(stream)
+    key = lambda m: sorted((t.regime, t.kind, t.key) for t in m.transitions)  # noqa: E731
+    assert key(one) == key(many) and one.transitions
+    for a, b in zip(sorted(one.transitions, key=lambda t: (t.regime, t.time)),
+                    sorted(many.transitions, key=lambda t: (t.regime, t.time))):
+        assert a.time == pytest.approx(b.time, abs=1e-9)
+    assert dict(one.records) == {k: v for k, v in many.records.items() if v}
+
+
+def test_process_many_counts_bad_records_like_process():
+    bad = [dec(1.00, chosen=9), dec(1.01, batch_size=[1, -1, 1, 1]), dec(1.02, scores=["x"] * 4), "junk",
+           dec(1.03, cached_tokens=[0, 0]), dec(0.5)]  # the last one is out of order
+    stream = [dec(0.9 + 0.001 * i) for i in range(10)] + bad + [dec(2.0 + 0.01 * i) for i in range(10)]
+    one, many = RegimeMonitor(4), RegimeMonitor(4)
+    for r in stream:
+        one.process(r)
+    many.process_many(stream)
+    assert dict(one.bad_records) == dict(many.bad_records)
+    assert one.decisions == many.decisions

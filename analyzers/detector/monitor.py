@@ -76,6 +76,64 @@ class RegimeMonitor:
             self.policy.apply(out, self.by_regime)
         return out
 
+    def process_many(self, raws: list, batch_size: int = 512) -> list[Transition]:
+        """Process records in order, decisions in vectorised runs of up to ``batch_size``.
+
+        Equivalent to calling :meth:`process` on each record, except that the policy
+        acts once per run (so a fallback starts at most one run later) and the
+        divergence detector uses the expected output length at the start of a run."""
+        out: list[Transition] = []
+        i = 0
+        while i < len(raws):
+            j = i
+            while j < len(raws) and j - i < batch_size and isinstance(raws[j], dict) and raws[j].get("kind") == "decision":
+                j += 1
+            if j - i < 8:  # short runs: the per-record path
+                for raw in raws[i:max(j, i + 1)]:
+                    out.extend(self.process(raw))
+                i = max(j, i + 1)
+                continue
+            out.extend(self._decision_run(raws[i:j]))
+            i = j
+        return out
+
+    def _decision_run(self, dicts: list) -> list[Transition]:
+        pairs, batch = self.validator.check_decisions(dicts)
+        valid = [pr for pr in pairs if pr is not None]
+        self.records["bad"] += len(pairs) - len(valid)
+        if not valid:
+            return []
+        recs = [r for r, _ in valid]
+        views = [v for _, v in valid]
+        self.records["decision"] += len(recs)
+        self.decisions += len(recs)
+        self.last_time = max(self.last_time, recs[-1].time)
+        scored = [v.scores for v in views if v.scores is not None and v.scores.size > 1]
+        if scored and len({s.size for s in scored}) == 1:
+            sc = np.vstack(scored)
+            sc = sc[np.isfinite(sc).all(axis=1)]
+            if sc.size:
+                two = np.partition(sc, 1, axis=1)
+                margins = two[:, 1] - two[:, 0]
+                self.last_margin = float(margins[-1])
+                self.margin_sum += float(margins.sum())
+        out: list[Transition] = []
+        for d in self.detectors:
+            batch_update = getattr(d, "update_batch", None)
+            if batch_update is not None and batch is not None:
+                out.extend(batch_update(recs, views, batch))
+            else:
+                for rec, view in valid:
+                    out.extend(d.update(rec, (), view))
+        out.sort(key=lambda tr: tr.time)
+        if out:
+            self.transitions.extend(out)
+            for tr in out:
+                self.transition_counts[(tr.regime, tr.kind)] += 1
+        if self.policy is not None:
+            self.policy.apply(out, self.by_regime)
+        return out
+
     def active(self) -> dict[str, list]:
         return {d.regime: d.active_keys for d in self.detectors if d.active}
 

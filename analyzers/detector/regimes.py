@@ -158,30 +158,41 @@ class HotPrefixDetector(RegimeDetector):
         self.slack = slack
 
     def update(self, record, notes=(), view=None) -> list[Transition]:
-        if not isinstance(record, RoutingDecision) or record.prefix_class is None:
-            if isinstance(record, RoutingDecision):
-                self.win.add(record.time, None)
-            return []
-        c = record.prefix_class
-        self.win.add(record.time, c)
-        if self.win.total < self.min_arrivals:
+        if not isinstance(record, RoutingDecision):
             return []
         v = _view(record, view)
-        cached, q, bs, p = v.cached, v.q, v.bs, v.p
-        holders = cached >= BLOCK
-        m, n = int(holders.sum()), holders.size
-        if m == 0 or m == n:
-            if c in self._tests:
-                return self._feed(False, record.time, {}, c)
+        holders = v.cached >= BLOCK
+        m = int(holders.sum())
+        n = holders.size
+        ratio = float(v.y[holders].sum() / m / (v.y[~holders].sum() / (n - m))) if 0 < m < n else 1.0
+        return self._step(record, v, holders, m, n, ratio)
+
+    def update_batch(self, recs, views, batch) -> list[Transition]:
+        """Vectorised :meth:`update` over a run of decisions."""
+        holders = batch.cached >= BLOCK
+        m = holders.sum(axis=1)
+        n = holders.shape[1]
+        y_h = (batch.y * holders).sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = (y_h / np.maximum(m, 1)) / ((batch.y.sum(axis=1) - y_h) / np.maximum(n - m, 1))
+        out = []
+        for i, rec in enumerate(recs):
+            out.extend(self._step(rec, views[i], holders[i], int(m[i]), n, float(ratio[i])))
+        return out
+
+    def _step(self, record, v, holders, m: int, n: int, ratio: float) -> list[Transition]:
+        c = record.prefix_class
+        self.win.add(record.time, c)
+        if c is None or self.win.total < self.min_arrivals:
             return []
+        if m == 0 or m == n:
+            return self._feed(False, record.time, {}, c) if c in self._tests else []
         share = self.win.count(c) / self.win.total
         eq2_fails = not C.hot_prefix_condition(share, m, n)
-        y = v.y
-        ratio = float(y[holders].sum() / m / (y[~holders].sum() / (n - m)))
-        on_holder = bool(holders[record.chosen])
-        bit = eq2_fails and on_holder and ratio > 1 + self.slack
+        bit = eq2_fails and bool(holders[record.chosen]) and ratio > 1 + self.slack
 
         def ev():
+            q, p, y = v.q, v.p, v.y
             k = record.chosen
             j = int(np.argmin(np.where(holders, np.inf, (q + p) * y)))
             return {"why": f"class {c}: share {share:.2f} > |M|/N = {m}/{n}, holders' load {ratio:.1f}x the others'",
@@ -223,13 +234,29 @@ class PaperHotspotDetector(RegimeDetector):
     def update(self, record, notes=(), view=None) -> list[Transition]:
         if not isinstance(record, RoutingDecision):
             return []
+        v = _view(record, view)
+        holders = v.cached >= BLOCK
+        s = v.x * v.y
+        inside_best = bool(holders.any() and (~holders).any() and s[holders].min() <= s[~holders].min())
+        return self._step(record, holders, inside_best)
+
+    def update_batch(self, recs, views, batch) -> list[Transition]:
+        """Vectorised :meth:`update` over a run of decisions."""
+        holders = batch.cached >= BLOCK
+        s = batch.x * batch.y
+        inside = np.where(holders, s, np.inf).min(axis=1)
+        outside = np.where(holders, np.inf, s).min(axis=1)
+        best = inside <= outside
+        out = []
+        for i, rec in enumerate(recs):
+            out.extend(self._step(rec, holders[i], bool(best[i])))
+        return out
+
+    def _step(self, record, holders, inside_best: bool) -> list[Transition]:
         c = record.prefix_class
         self.win.add(record.time, c)
         if c is None:
             return []
-        v = _view(record, view)
-        cached, q, bs, p = v.cached, v.q, v.bs, v.p
-        holders = cached >= BLOCK
         m, n = int(holders.sum()), holders.size
         share = self.win.count(c) / max(self.win.total, 1)
         fails = 0 < m < n and not C.hot_prefix_condition(share, m, n)
@@ -244,8 +271,6 @@ class PaperHotspotDetector(RegimeDetector):
         if not (fails and self.win.count(c) >= self.min_arrivals):
             self._streak.pop(c, None)
             return []
-        s = (q + p) * (bs + 1)
-        inside_best = bool(s[holders].min() <= s[~holders].min())
         self._streak[c] = self._streak.get(c, 0) + 1 if inside_best else 0
         if self._streak[c] >= 2 * m:
             self.positives += 1
@@ -330,6 +355,37 @@ class DivergenceDetector(RegimeDetector):
                     "decision": record.request_id}
 
         return self._feed(bit, record.time, ev)
+
+    def update_batch(self, recs, views, batch) -> list[Transition]:
+        """Vectorised :meth:`DivergenceDetector.update` over a run of decisions."""
+        if self.calibrator is not None:
+            coef = self.calibrator.coefficients()
+            if coef is not None and coef[0] > 0 and coef[1] > 0:
+                self.t0_ms, self.kappa_ms = float(coef[0]), float(coef[1])
+        bs, p, x, y = batch.bs, batch.p, batch.x, batch.y
+        tau = self.t0_ms / (self.kappa_ms * np.maximum(self.budget - bs, 1.0))
+        cost = x * (1 + tau) + bs * p + np.where(bs + 1 > self.floor_batch, bs * self._out, 0.0)
+        rows = np.arange(len(recs))
+        k_prod = np.argmin(x * y, axis=1)
+        k_cost = np.argmin(cost, axis=1)
+        regret = cost[rows, k_prod] / cost[rows, k_cost] - 1.0
+        p_prod = p[rows, k_prod]
+        out = []
+        for i, rec in enumerate(recs):
+            kp, kc, rg = int(k_prod[i]), int(k_cost[i]), float(regret[i])
+            self.disagreements += kp != kc
+            self._p.append(float(p_prod[i]))
+            if rec.output_tokens:
+                self._out = 0.98 * self._out + 0.02 * float(rec.output_tokens)
+
+            def ev(kp=kp, kc=kc, rg=rg, rid=rec.request_id):
+                return {"why": f"product pick {kp} costs {rg:.0%} more than the cost model's pick {kc}",
+                        "regret": round(rg, 4), "product_pick": kp, "cost_pick": kc, "t0_ms": round(self.t0_ms, 4),
+                        "kappa_ms": round(self.kappa_ms, 5), "expected_output": round(self._out, 1),
+                        "lambda_star": round(self.lambda_star, 1), "decision": rid}
+
+            out.extend(self._feed(rg > self.margin, rec.time, ev))
+        return out
 
 
 class ZeroFactorDetector(RegimeDetector):

@@ -31,7 +31,16 @@ import numpy as np
 
 from analyzers.telemetry.schema import InstanceSnapshot, RoutingDecision
 
-__all__ = ["RecordValidator", "DecisionView"]
+__all__ = ["RecordValidator", "DecisionView", "DecisionBatch"]
+
+
+class DecisionBatch:
+    """The validated decisions of a batch as 2-D arrays (one row per decision)."""
+
+    __slots__ = ("cached", "q", "bs", "p", "x", "y")
+
+    def __init__(self, cached, q, bs, p, x, y):
+        self.cached, self.q, self.bs, self.p, self.x, self.y = cached, q, bs, p, x, y
 
 
 class DecisionView:
@@ -47,6 +56,12 @@ class DecisionView:
         self.x = q + self.p
         self.y = bs + 1.0
         self.scores = scores
+
+    @classmethod
+    def from_parts(cls, cached, q, bs, p, x, y, scores) -> "DecisionView":
+        v = cls.__new__(cls)
+        v.cached, v.q, v.bs, v.p, v.x, v.y, v.scores = cached, q, bs, p, x, y, scores
+        return v
 
     @classmethod
     def of(cls, rec: RoutingDecision) -> "DecisionView":
@@ -187,3 +202,59 @@ class RecordValidator:
         rec = RoutingDecision.from_dict(d)
         self.view = DecisionView(rec, arr[0], arr[1], arr[2], sc)
         return rec
+
+    # ------------------------------------------------------------------ batch path
+    def _pair(self, d):
+        rec = self.check(d)
+        return None if rec is None else (rec, self.view)
+
+    def check_decisions(self, dicts: list) -> tuple[list, DecisionBatch | None]:
+        """Validate a run of decision dicts at once; same verdicts and counts as calling
+        :meth:`check` on each in order. Returns ``(pairs, batch)``: ``pairs[i]`` is
+        ``(record, view)`` or ``None``; ``batch`` holds the accepted rows as 2-D arrays
+        (``None`` when the run had to be checked record by record)."""
+        try:
+            if not all(isinstance(d, dict) and d.get("kind") == "decision"
+                       and all(d.get(f) is not None for f in _DEC_REQUIRED) for d in dicts):
+                raise ValueError("structure")
+            arr = np.array([[d["cached_tokens"], d["queued_prefill_tokens"], d["batch_size"]] for d in dicts])
+            meta = np.array([[d["time"], d["prompt_tokens"]] for d in dicts])
+            if arr.ndim != 3 or arr.dtype.kind not in "iuf" or meta.dtype.kind not in "iuf" or arr.shape[2] == 0 or (
+                    self.n is not None and arr.shape[2] != self.n):
+                raise ValueError("shape")
+        except (ValueError, TypeError):
+            return [self._pair(d) for d in dicts], None
+        arr = arr.astype(float)
+        meta = meta.astype(float)
+        n = arr.shape[2]
+        bad = ~np.isfinite(arr).all(axis=(1, 2)) | ~np.isfinite(meta).all(axis=1) | (arr < 0).any(axis=(1, 2)) | (
+            meta < 0).any(axis=1)
+        p = np.maximum(meta[:, 1:2] - arr[:, 0, :], 1.0)
+        x = arr[:, 1, :] + p
+        y = arr[:, 2, :] + 1.0
+        scores_all = None
+        try:  # the common case: every record carries n numeric scores
+            sc_arr = np.array([d.get("scores") for d in dicts])
+            if sc_arr.ndim == 2 and sc_arr.shape[1] == n and sc_arr.dtype.kind in "iuf":
+                scores_all = sc_arr.astype(float)
+                bad = bad | np.isnan(scores_all).any(axis=1)
+        except (ValueError, TypeError):
+            pass
+        pairs: list = []
+        keep: list[int] = []
+        for i, d in enumerate(dicts):
+            chosen = d["chosen"]
+            if bad[i] or not isinstance(chosen, int) or isinstance(chosen, bool) or not 0 <= chosen < n or (
+                    scores_all is None and d.get("scores")) or d["time"] < self._last_decision_time:
+                pairs.append(self._pair(d))  # the slow path counts the precise reason
+                if pairs[-1] is not None:
+                    keep.append(i)
+                continue
+            scores = None if scores_all is None else scores_all[i]
+            self._last_decision_time = float(d["time"])
+            self.accepted += 1
+            rec = RoutingDecision.from_dict(d)
+            pairs.append((rec, DecisionView.from_parts(arr[i, 0], arr[i, 1], arr[i, 2], p[i], x[i], y[i], scores)))
+            keep.append(i)
+        k = np.array(keep, dtype=int)
+        return pairs, DecisionBatch(arr[k, 0], arr[k, 1], arr[k, 2], p[k], x[k], y[k])

@@ -36,8 +36,12 @@ class Sidecar:
 
     def feed(self, raw) -> list[Transition]:
         """Process one record; never raises on bad input."""
+        return self.feed_many([raw], batched=False)
+
+    def feed_many(self, raws: list, batched: bool = True) -> list[Transition]:
+        """Process records in order (decision runs vectorised when ``batched``)."""
         with self.lock:
-            out = self.monitor.process(raw)
+            out = self.monitor.process_many(raws) if batched else [t for r in raws for t in self.monitor.process(r)]
             actions = []
             if self.monitor.policy is not None:
                 actions = self.monitor.policy.actions[self._actions_seen:]
