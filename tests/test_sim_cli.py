@@ -71,3 +71,14 @@ class _nullcontext:
 
     def __exit__(self, *exc):
         return False
+
+
+def test_simulate_with_a_user_profile_file(tmp_path, capsys):
+    prof = tmp_path / "gpu.json"
+    prof.write_text('{"name": "mygpu", "t0": 1.0, "w": 3.0, "k": 0.01, "a_p": 1e-7, "a_d": 1e-5, "kv_blocks": 50000}')
+    assert main(["simulate", "--workload", "api", "--limit", "50", "--instances", "2", "--profile-file", str(prof),
+                 "--out", str(tmp_path / "o"), "--quiet", "--no-plots"]) == 0
+    assert "2 x mygpu" in capsys.readouterr().out
+    prof.write_text('{"name": "bad", "t0": 1.0}')
+    assert main(["simulate", "--limit", "5", "--profile-file", str(prof), "--out", str(tmp_path / "o"), "--quiet"]) == 2
+    assert "missing profile field(s) w, k, a_p, a_d, kv_blocks" in capsys.readouterr().err

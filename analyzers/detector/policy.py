@@ -102,7 +102,6 @@ class MitigationPolicy:
         else:
             name, params = self.base
             self.router.speed_estimate = None
-        if (name, params) != (self.router.name, dict(self.router.params)) and not (
-                name == self.router.name and all(self.router.params.get(k) == v for k, v in params.items())):
+        if name != self.router.name or any(self.router.params.get(k) != v for k, v in params.items()):
             self.router.switch(name, params, reason=f"{tr.regime} {tr.kind}: {tr.reason}", time=tr.time)
             self._log(tr.time, tr.regime, f"scorer -> {name}{params if params else ''}", tr.reason)

@@ -198,7 +198,8 @@ class HotPrefixDetector(RegimeDetector):
             return {"why": f"class {c}: share {share:.2f} > |M|/N = {m}/{n}, holders' load {ratio:.1f}x the others'",
                     "share": round(share, 4), "holders": np.flatnonzero(holders).tolist(), "instances": n,
                     "load_ratio": round(ratio, 3), "affinity_ratio": float(C.affinity_ratio(q[k], p[k], q[j], p[j])),
-                    "decision": record.request_id}
+                    "threshold": {"share": round(m / n, 4), "load_ratio": 1 + self.slack},
+                    "chosen": int(k), "decision": record.request_id}
 
         return self._feed(bit, record.time, ev, c)
 
@@ -277,7 +278,8 @@ class PaperHotspotDetector(RegimeDetector):
             self._confirmed[c] = record.time
             ev = {"why": f"class {c}: Equation 2 fails (share {share:.2f} > {m}/{n}) and {2 * m} consecutive "
                          "requests scored best inside M", "share": round(share, 4),
-                  "holders": np.flatnonzero(holders).tolist(), "instances": n, "decision": record.request_id}
+                  "holders": np.flatnonzero(holders).tolist(), "instances": n, "decision": record.request_id,
+                  "threshold": {"share": round(m / n, 4), "consecutive": 2 * m}}
             self._evidence[c] = ev
             return [Transition(record.time, self.regime, "enter", c, ev["why"], ev)]
         return []
@@ -382,7 +384,7 @@ class DivergenceDetector(RegimeDetector):
                 return {"why": f"product pick {kp} costs {rg:.0%} more than the cost model's pick {kc}",
                         "regret": round(rg, 4), "product_pick": kp, "cost_pick": kc, "t0_ms": round(self.t0_ms, 4),
                         "kappa_ms": round(self.kappa_ms, 5), "expected_output": round(self._out, 1),
-                        "lambda_star": round(self.lambda_star, 1), "decision": rid}
+                        "lambda_star": round(self.lambda_star, 1), "threshold": self.margin, "decision": rid}
 
             out.extend(self._feed(rg > self.margin, rec.time, ev))
         return out
@@ -410,7 +412,7 @@ class ZeroFactorDetector(RegimeDetector):
         bit = bool(np.any(zeros & (v.bs < v.bs[k])))
         ev = {"why": f"instance {k} won with score 0 although zero-scored instances had smaller batches",
               "scorer": record.scorer, "zero_instances": np.flatnonzero(zeros).tolist(), "chosen": k,
-              "decision": record.request_id}
+              "threshold": "score 0 on a Pareto-dominated pick", "decision": record.request_id}
         return self._feed(bit, record.time, ev)
 
 
@@ -448,7 +450,8 @@ class HeterogeneityDetector(RegimeDetector):
         v = self.calibrator.speeds()
         bit = disp > 1 + self.spread
         ev = {"why": f"speed dispersion {disp:.2f} (slowest instance {int(np.argmin(v))} at {v.min():.2f}x the median)",
-              "dispersion": round(disp, 3), "speeds": [round(float(x), 3) for x in v]}
+              "dispersion": round(disp, 3), "speeds": [round(float(x), 3) for x in v], "threshold": 1 + self.spread,
+              "instances": [int(np.argmin(v)), int(np.argmax(v))]}
         return self._feed(bit, record.time, ev)
 
 
@@ -488,7 +491,7 @@ class StalenessDetector(RegimeDetector):
         ev = {"why": f"{shared:.1f} decisions share one snapshot (rate {self._rate:.1f}/s x age "
                      f"{record.snapshot_age * 1000:.0f} ms) > herding window {m_star}",
               "arrival_rate": round(self._rate, 3), "snapshot_age": record.snapshot_age, "herding_window": m_star,
-              "decision": record.request_id}
+              "threshold": m_star, "chosen": record.chosen, "decision": record.request_id}
         return self._feed(bit, t, ev)
 
 
@@ -514,7 +517,7 @@ class SaturationDetector(RegimeDetector):
         bit = record.num_running >= record.max_num_seqs and record.num_waiting > prev
         ev = {"why": f"instance {record.instance} pinned at max_num_seqs={record.max_num_seqs} with "
                      f"{record.num_waiting} waiting (was {prev})", "instance": record.instance,
-              "waiting": record.num_waiting}
+              "waiting": record.num_waiting, "threshold": record.max_num_seqs}
         return self._feed(bit, record.time, ev)
 
 

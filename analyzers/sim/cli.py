@@ -32,6 +32,8 @@ def add_sim_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trace", metavar="PATH", help="your own trace (.jsonl Mooncake, .csv Azure, .json/dir WEKA)")
     p.add_argument("--instances", type=int, default=16, help="number of instances (default 16)")
     p.add_argument("--profile", default="h20", choices=list(PROFILES), help="hardware/model profile (default h20)")
+    p.add_argument("--profile-file", metavar="JSON", help="your own profile: a JSON object with the Profile fields "
+                   "(name, t0, w, k, a_p, a_d, kv_blocks; times in ms)")
     p.add_argument("--kv-blocks", type=int, help="override the profile's KV capacity (16-token blocks)")
     p.add_argument("--max-num-seqs", type=int, help="override max_num_seqs")
     p.add_argument("--chunk", type=int, help="override max_num_batched_tokens (the step token budget)")
@@ -74,7 +76,12 @@ def config_from_args(a: argparse.Namespace, scorer: str) -> SimConfig:
         raise ValueError("--instances must be at least 1")
     if a.limit is not None and a.limit < 1:
         raise ValueError("--limit must be at least 1")
-    return SimConfig(workload=a.workload, trace=a.trace, instances=a.instances, profile=a.profile,
+    custom = None
+    if a.profile_file:
+        from .profiles import load_profile
+
+        custom = load_profile(a.profile_file)
+    return SimConfig(custom_profile=custom, workload=a.workload, trace=a.trace, instances=a.instances, profile=a.profile,
                      profile_overrides=overrides, scorer=scorer, params=parse_params(a.param), scale=a.scale,
                      window=a.window, limit=a.limit, seed=a.seed, snapshot_interval=a.snapshot_interval,
                      commit_updates=not a.no_commit_updates, speeds=speeds)

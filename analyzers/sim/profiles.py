@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-__all__ = ["Profile", "PROFILES", "get_profile", "kv_blocks_for"]
+__all__ = ["Profile", "PROFILES", "get_profile", "kv_blocks_for", "load_profile"]
 
 GiB = 1024**3
 KiB = 1024
@@ -114,3 +114,34 @@ def get_profile(name: str, **overrides) -> Profile:
         raise KeyError(f"unknown profile {name!r}; known: {', '.join(PROFILES)}")
     prof = PROFILES[key]
     return prof.with_overrides(**overrides) if overrides else prof
+
+
+def load_profile(path) -> Profile:
+    """A user's profile from a JSON object with :class:`Profile`'s fields
+    (``name, t0, w, k, a_p, a_d, kv_blocks`` required, the rest optional)."""
+    import json
+    from dataclasses import fields
+    from pathlib import Path
+
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such profile file") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a profile must be a JSON object")
+    names = {f.name for f in fields(Profile)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ValueError(f"{path}: unknown profile field(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
+    data.setdefault("description", f"user profile from {path}")
+    missing = [k for k in ("name", "t0", "w", "k", "a_p", "a_d", "kv_blocks") if k not in data]
+    if missing:
+        raise ValueError(f"{path}: missing profile field(s) {', '.join(missing)}")
+    for k in ("t0", "w", "k", "a_p", "a_d"):
+        if not isinstance(data[k], (int, float)) or data[k] < 0:
+            raise ValueError(f"{path}: {k} must be a non-negative number")
+    if not isinstance(data["kv_blocks"], int) or data["kv_blocks"] < 1:
+        raise ValueError(f"{path}: kv_blocks must be a positive integer")
+    return Profile(**data)

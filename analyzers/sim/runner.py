@@ -16,7 +16,7 @@ import numpy as np
 from analyzers.router.router import Router
 
 from .cluster import Cluster, SimResult
-from .profiles import get_profile
+from .profiles import Profile, get_profile
 from .workloads import load_workload
 
 __all__ = ["SimConfig", "run_simulation", "build_workload"]
@@ -40,6 +40,7 @@ class SimConfig:
     speeds: tuple[float, ...] | None = None
     commit_updates: bool = True
     shadow: tuple[str, ...] = ()
+    custom_profile: Profile | None = None
 
 
 def build_workload(cfg: SimConfig):
@@ -53,7 +54,10 @@ def run_simulation(cfg: SimConfig, requests=None, on_progress: Callable[[int], N
     """Run ``cfg``; ``requests`` may be passed to reuse a loaded workload."""
     if cfg.instances < 1:
         raise ValueError("--instances must be at least 1")
-    profile = get_profile(cfg.profile, **dict(cfg.profile_overrides))
+    if cfg.custom_profile is not None:
+        profile = cfg.custom_profile.with_overrides(**dict(cfg.profile_overrides)) if cfg.profile_overrides else cfg.custom_profile
+    else:
+        profile = get_profile(cfg.profile, **dict(cfg.profile_overrides))
     reqs = build_workload(cfg) if requests is None else requests
     router = Router(cfg.scorer, cfg.params, rng=np.random.default_rng(np.random.SeedSequence([cfg.seed, 2])),
                     commit_updates=cfg.commit_updates, shadow=cfg.shadow)
