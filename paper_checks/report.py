@@ -39,8 +39,13 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m paper_checks"
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument("--seed", type=int, default=0, help="seed of the numeric experiments (default 0)")
     parser.add_argument("--only", metavar="IDS", help="comma-separated claim ids, e.g. A1,A3")
+    parser.add_argument("--window", type=float, default=300.0,
+                        help="seconds of each replay the simulation claims run (default 300)")
     args = parser.parse_args(argv)
-    claims = list(all_claims() if claims is None else claims)
+    if args.window <= 0:
+        print("error: --window must be positive", file=sys.stderr)
+        return 2
+    claims = list(all_claims(args.window) if claims is None else claims)
     if args.only:
         wanted = {i.strip().upper() for i in args.only.split(",") if i.strip()}
         unknown = wanted - {c.id for c in claims}
