@@ -65,9 +65,12 @@ class RegimeMonitor:
                 self.last_margin = float(two[1] - two[0])
                 self.margin_sum += self.last_margin
         out: list[Transition] = []
-        view = self.validator.view
         for d in self.detectors:
             out.extend(d.update(rec, notes, view))
+        return self._record(out)
+
+    def _record(self, out: list[Transition]) -> list[Transition]:
+        """Log transitions, count them, and let the policy act on them."""
         if out:
             self.transitions.extend(out)
             for tr in out:
@@ -126,13 +129,7 @@ class RegimeMonitor:
                 for rec, view in valid:
                     out.extend(d.update(rec, (), view))
         out.sort(key=lambda tr: tr.time)
-        if out:
-            self.transitions.extend(out)
-            for tr in out:
-                self.transition_counts[(tr.regime, tr.kind)] += 1
-        if self.policy is not None:
-            self.policy.apply(out, self.by_regime)
-        return out
+        return self._record(out)
 
     def active(self) -> dict[str, list]:
         return {d.regime: d.active_keys for d in self.detectors if d.active}
