@@ -18,6 +18,14 @@ heterogeneity       estimated speed dispersion max/min > 1 + ``spread``      T9
 staleness           arrival rate x snapshot age > herding window m*          T10
 saturation          an instance at max_num_seqs with a growing queue         —
 ==================  ======================================================  =========
+
+>>> from analyzers.telemetry.schema import InstanceSnapshot
+>>> d = SaturationDetector(min_dwell=0.0)
+>>> for k in range(40):
+...     _ = d.update(InstanceSnapshot(time=float(k), instance=0, num_running=8, num_waiting=k, kv_usage=0.5,
+...                                   max_num_seqs=8))
+>>> d.active, d.evidence["None"]["threshold"], d.statistics()
+(True, 8, {'None': 0.0})
 """
 
 from __future__ import annotations
