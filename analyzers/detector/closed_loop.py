@@ -36,10 +36,11 @@ class ClosedLoopRun:
 
 
 def run_closed_loop(sc: Scenario, mode: str = "detector", *, seed: int = 0, lam: float | None = None,
-                    telemetry_interval: float = 1.0, scorer: str = "lmetric") -> ClosedLoopRun:
+                    telemetry_interval: float = 1.0, scorer: str | None = None) -> ClosedLoopRun:
     """``mode``: ``lmetric`` (plain, monitor watching but not acting), ``detector`` (our
     hot-prefix detector acts), ``paper`` (the paper's detector acts), ``linear`` (the
-    linear rule with ``lam``, no detector)."""
+    linear rule with ``lam``, no detector). ``scorer`` defaults to the scenario's."""
+    scorer = sc.scorer if scorer is None else scorer
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}")
     rng = np.random.default_rng(np.random.SeedSequence([seed, 3]))

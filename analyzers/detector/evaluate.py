@@ -126,8 +126,9 @@ def _row(run: ClosedLoopRun, label: str) -> E2ERow:
 def end_to_end(sc: Scenario, lambdas: Sequence[float] = LAMBDA_GRID, seed: int = 0):
     """Runs of every mode on one scenario: (rows, runs by mode, best λ)."""
     runs = {m: run_closed_loop(sc, m, seed=seed) for m in ("lmetric", "detector", "paper")}
-    rows = [_row(runs["lmetric"], "lmetric"), _row(runs["detector"], "lmetric+detector"),
-            _row(runs["paper"], "lmetric+paper-detector")]
+    base = sc.scorer
+    rows = [_row(runs["lmetric"], base), _row(runs["detector"], f"{base}+detector"),
+            _row(runs["paper"], f"{base}+paper-detector")]
     best = None
     for lam in lambdas:
         r = _row(run_closed_loop(sc, "linear", lam=lam, seed=seed), f"linear({lam:g})")
@@ -139,8 +140,7 @@ def end_to_end(sc: Scenario, lambdas: Sequence[float] = LAMBDA_GRID, seed: int =
 
 def targets(rows: list[E2ERow], scores: list[DetectionScore], control: bool) -> list[str]:
     """The issue's targets, each as a line with its measured numbers and a verdict."""
-    by = {r.mode: r for r in rows}
-    lm, det = by["lmetric"], by["lmetric+detector"]
+    lm, det = rows[0], rows[1]  # the plain router, then the same router with the detector acting
     best = next(r for r in rows if r.mode.startswith("best"))
     out = []
     fa = sum(s.false_alarms for s in scores)
@@ -204,7 +204,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "lmetric detector evalua
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     report = {"detection": [], "end_to_end": [], "targets": {}}
-    print(f"{'scenario':<14}{'regime':<18}{'precision':>10}{'recall':>8}{'delay s':>9}{'delay dec':>10}{'FA/10k':>8}")
+    print(f"{'scenario':<22}{'regime':<18}{'precision':>10}{'recall':>8}{'delay s':>9}{'delay dec':>10}{'FA/10k':>8}")
     all_rows = []
     for name in names:
         sc = build_scenario(name, seed=a.seed)
@@ -212,7 +212,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "lmetric detector evalua
         scores = score_detection(runs["detector"], sc)
         for s in scores:
             if s.labelled or s.false_alarms:
-                print(f"{s.scenario:<14}{s.regime:<18}{_fmt(s.precision, True):>10}{_fmt(s.recall, True):>8}"
+                print(f"{s.scenario:<22}{s.regime:<18}{_fmt(s.precision, True):>10}{_fmt(s.recall, True):>8}"
                       f"{_fmt(s.delay_s):>9}{s.delay_decisions if s.delay_decisions is not None else '—':>10}"
                       f"{s.false_alarms_per_10k:>8.2f}", flush=True)
         report["detection"] += [asdict(s) for s in scores]
@@ -227,7 +227,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "lmetric detector evalua
         all_rows += rows
         for s in scores:
             if s.false_alarms:
-                print(f"{trace:<14}{s.regime:<18}{'—':>10}{'—':>8}{'—':>9}{'—':>10}{s.false_alarms_per_10k:>8.2f}")
+                print(f"{trace:<22}{s.regime:<18}{'—':>10}{'—':>8}{'—':>9}{'—':>10}{s.false_alarms_per_10k:>8.2f}")
     print(f"\n{'scenario':<22}{'mode':<26}{'TTFT mean':>10}{'TTFT p99':>10}{'TPOT mean':>11}{'TPOT p99':>10}")
     for r in all_rows:
         print(f"{r.scenario:<22}{r.mode:<26}{r.ttft_mean:>10.3f}{r.ttft_p99:>10.3f}{r.tpot_mean * 1000:>9.1f}ms"
@@ -249,13 +249,14 @@ def _plot(rows: list[E2ERow], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     scen = list(dict.fromkeys(r.scenario for r in rows))
-    modes = ["lmetric", "lmetric+detector", "lmetric+paper-detector", "best"]
+    modes = ["plain", "+detector", "+paper-detector", "best linear"]
     fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(scen)), 3.8))
     w = 0.2
     for j, m in enumerate(modes):
         vals = []
         for s in scen:
-            r = next((r for r in rows if r.scenario == s and r.mode.startswith(m)), None)
+            mine = [r for r in rows if r.scenario == s]
+            r = mine[j] if j < len(mine) else None
             vals.append(np.nan if r is None else r.ttft_p99)
         ax.bar(np.arange(len(scen)) + (j - 1.5) * w, vals, w, label=m)
     ax.set_xticks(np.arange(len(scen)), scen, rotation=20)

@@ -36,6 +36,9 @@ class RegimeMonitor:
         self.detectors = list(default_detectors(n_instances, budget=budget) if detectors is None else detectors)
         self.by_regime = {d.regime: d for d in self.detectors}
         self.policy = policy
+        div = self.by_regime.get("divergence")
+        if policy is not None and div is not None and policy.base[0] in ("lmetric", "lmetric-noqueue", "lmetric-plain"):
+            div.family = policy.base[0]  # judge the router's own rule, not the reference
         self.records = Counter()
         self.transitions: list[Transition] = []
         self.transition_counts = Counter()

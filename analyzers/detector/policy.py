@@ -3,17 +3,21 @@
 ==================  ==================================================================
 regime              action
 ==================  ==================================================================
-hot_prefix          ours: cap the class's holders at (1 + slack) x the others' load
+hot_prefix          ours: cap the class's holders at (1 + slack) x the others' load;
+                    a port router also falls back to the reference product (T8: the
+                    port's affinity ratio is unbounded, the reference's is not)
 hot_prefix_paper    the paper's: exclude the class's holders until Equation 2 holds
-divergence          linear rule with the calibrated exchange rate lambda* (T7)
+divergence          linear rule with the calibrated exchange rate lambda* (T7); a port
+                    router falls back to the reference product, which restores the
+                    queued-token term of the cost
 heterogeneity       speed-normalised product with the estimated speeds (T9)
 zero_factor         the reference product (Q+P)(BS+1) instead of a port (T4)
 staleness           commit-time updates on (T10)
 saturation          alert only: routing cannot add capacity
 ==================  ==================================================================
 
-Scorer-level fallbacks follow a priority (zero_factor > heterogeneity > divergence);
-when none is active the base scorer returns. Every action is logged with its reason.
+Scorer-level fallbacks follow a priority (zero_factor > hot prefix (ports only) >
+heterogeneity > divergence); when none is active the base scorer returns. Every action is logged with its reason.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ from .regimes import Transition
 
 __all__ = ["MitigationPolicy", "Action", "SCORER_PRIORITY"]
 
-SCORER_PRIORITY = ("zero_factor", "heterogeneity", "divergence")
+SCORER_PRIORITY = ("zero_factor", "hot_prefix", "hot_prefix_paper", "heterogeneity", "divergence")
+PORT_SCORERS = ("lmetric-noqueue", "lmetric-plain")
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,7 @@ class MitigationPolicy:
         self.base_commit = router.commit_updates
         self.hot_regime = "hot_prefix" if hot_prefix_from == "ours" else "hot_prefix_paper"
         self.hot_mode = "cap-holders" if hot_prefix_from == "ours" else "exclude-holders"
+        self.port = self.base[0] in PORT_SCORERS
         self.slack = slack
         self.enabled = set(enabled)
         self.active: set[str] = set()
@@ -80,6 +86,10 @@ class MitigationPolicy:
                 else:
                     self.router.restrict_class(tr.key, None, reason=tr.reason, time=tr.time)
                     self._log(tr.time, tr.regime, f"lift class {tr.key}", tr.reason)
+                if self.port:
+                    hot_active = bool(self.router.class_policies)
+                    (self.active.add if hot_active else self.active.discard)(tr.regime)
+                    self._switch(tr, detectors)
             elif tr.regime == "staleness":
                 on = tr.kind == "enter" or self.base_commit
                 self.router.set_commit_updates(on, reason=tr.reason, time=tr.time)
@@ -92,7 +102,7 @@ class MitigationPolicy:
 
     def _switch(self, tr: Transition, detectors: dict) -> None:
         want = next((r for r in SCORER_PRIORITY if r in self.active), None)
-        if want == "zero_factor":
+        if want in ("zero_factor", "hot_prefix", "hot_prefix_paper") or (want == "divergence" and self.port):
             name, params = "lmetric", {}
         elif want == "heterogeneity":
             name, params = "lmetric-speed", {}

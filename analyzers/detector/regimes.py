@@ -297,6 +297,14 @@ class PaperHotspotDetector(RegimeDetector):
         return {str(k): self._evidence.get(k, {}) for k in self._confirmed}
 
 
+# the product families whose pick the divergence detector judges (T4's reference and ports)
+_FAMILY_SCORES = {
+    "lmetric": lambda x, p, bs: x * (bs + 1),
+    "lmetric-noqueue": lambda x, p, bs: p * (bs + 1),
+    "lmetric-plain": lambda x, p, bs: p * bs,
+}
+
+
 class DivergenceDetector(RegimeDetector):
     """T5–T7: the product's pick against the calibrated marginal-cost model
 
@@ -304,18 +312,24 @@ class DivergenceDetector(RegimeDetector):
 
     (T7 with the per-step fixed cost, plus the decode interference of ``O`` expected
     output tokens — the recent mean — which only costs once the batch is past the
-    weight-read floor, ``F = W/k`` requests, 32 on H20). Evidence: the product's pick
-    costs more than ``margin`` (relative) above the cost model's pick. ``lambda_star`` — the linear
+    weight-read floor, ``F = W/k`` requests, 32 on H20). Evidence: the pick of the
+    router's base product family (``family``: the reference or a port, computed from
+    the decision's indicators, so it stays judged while a fallback is active) costs
+    more than ``margin`` (relative) above the cost model's pick. ``lambda_star`` — the linear
     exchange rate that approximates the cost model, ``median(P) + O`` — is the
     mitigation's rate."""
 
     regime = "divergence"
 
     def __init__(self, budget: int = 4096, margin: float = 0.5, t0_ms: float = 2.0, kappa_ms: float = 0.15,
-                 calibrator: StepTimeCalibrator | None = None, floor_batch: int = 32, **kw):
+                 calibrator: StepTimeCalibrator | None = None, floor_batch: int = 32, family: str = "lmetric", **kw):
         kw.setdefault("p0", 0.05)
         kw.setdefault("p1", 0.4)
+        kw.setdefault("min_dwell", 120.0)  # its fallback swaps the scorer: flapping is costly
         super().__init__(**kw)
+        if family not in _FAMILY_SCORES:
+            raise ValueError(f"family must be one of {', '.join(_FAMILY_SCORES)}")
+        self.family = family  # the router's base rule, whose (counterfactual) pick is judged
         self.budget = budget
         self.margin = margin
         self.floor_batch = floor_batch
@@ -348,7 +362,7 @@ class DivergenceDetector(RegimeDetector):
         cost = x * (1 + tau) + bs * p
         if bs.max() + 1 > self.floor_batch:  # below the weight floor an extra decode token is free
             cost = cost + np.where(bs + 1 > self.floor_batch, bs * self._out, 0.0)
-        k_prod = int(np.argmin(x * v.y))
+        k_prod = int(np.argmin(_FAMILY_SCORES[self.family](x, v.p, bs)))
         k_cost = int(np.argmin(cost))
         regret = float(cost[k_prod] / cost[k_cost] - 1.0)
         self.disagreements += k_prod != k_cost
@@ -376,7 +390,7 @@ class DivergenceDetector(RegimeDetector):
         tau = self.t0_ms / (self.kappa_ms * np.maximum(self.budget - bs, 1.0))
         cost = x * (1 + tau) + bs * p + np.where(bs + 1 > self.floor_batch, bs * self._out, 0.0)
         rows = np.arange(len(recs))
-        k_prod = np.argmin(x * y, axis=1)
+        k_prod = np.argmin(_FAMILY_SCORES[self.family](x, p, bs), axis=1)
         k_cost = np.argmin(cost, axis=1)
         regret = cost[rows, k_prod] / cost[rows, k_cost] - 1.0
         p_prod = p[rows, k_prod]

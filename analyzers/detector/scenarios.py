@@ -7,6 +7,9 @@ Every scenario is a seeded workload plus cluster settings plus the intervals
 * ``hot_prefix`` — requests sharing a 12K-token template (plus 32–160 own tokens, and
   200–600 output tokens) take ~37% of the arrivals in [200, 400) s (Equation 2 fails
   on its few holders).
+* ``hot_prefix_port`` — the same burst on a template already cached on one or two
+  instances (a trickle since 20 s), routed by the no-queue port ``P(BS+1)`` that
+  drops ``Q`` (T8: its affinity ratio is unbounded).
 * ``heterogeneity`` — instance 0 slows to 0.3x at 200 s (speeds unknown to the router).
 * ``staleness`` — 1 s snapshots without commit-time updates; a trickle of arrivals
   with bursts (~36 req/s) in [200, 260) and [400, 460) s.
@@ -46,6 +49,7 @@ class Scenario:
     snapshot_interval: float | None = None
     commit_updates: bool = True
     speed_changes: tuple[tuple[float, int, float], ...] = ()
+    scorer: str = "lmetric"
 
 
 def _renumber(reqs: list[Request]) -> list[Request]:
@@ -74,7 +78,7 @@ def build_scenario(name: str, seed: int = 0) -> Scenario:
     base_scale = 1.2  # ~29 req/s of API calls on 8 H20s: busy but below the knee
     if name == "clean":
         return Scenario(name, "API calls at moderate load; no regime", _renumber(_api(rng, base_scale)), h20)
-    if name == "hot_prefix":
+    if name in ("hot_prefix", "hot_prefix_port"):
         reqs = _api(rng, base_scale)
         n_hot = int(base_scale * 24 * 200 * 0.6)  # 0.6x the base arrivals in the window: share ~ 0.37
         times = np.sort(rng.uniform(200.0, 400.0, n_hot))
@@ -85,8 +89,17 @@ def build_scenario(name: str, seed: int = 0) -> Scenario:
             blocks = template + [2**41 + i * 64 + j for j in range(-(-own // BLOCK_SIZE))]
             hot.append(Request(10**7 + i, float(t), TEMPLATE + own, int(rng.integers(200, 600)), tuple(blocks), BLOCK_SIZE,
                                session=f"hot-{i}"))
-        return Scenario(name, "a 12K-token template takes ~37% of arrivals in [200, 400) s", _renumber(reqs + hot), h20,
-                        labels={"hot_prefix": [(200.0, 400.0)], "hot_prefix_paper": [(200.0, 400.0)]})
+        labels = {"hot_prefix": [(200.0, 400.0)], "hot_prefix_paper": [(200.0, 400.0)]}
+        if name == "hot_prefix":
+            return Scenario(name, "a 12K-token template takes ~37% of arrivals in [200, 400) s", _renumber(reqs + hot),
+                            h20, labels=labels)
+        warm = []  # a trickle before the burst leaves the template cached on one or two instances
+        for i, t in enumerate(np.arange(20.0, 200.0, 10.0)):
+            own = int(rng.integers(32, 160))
+            blocks = template + [2**42 + i * 64 + j for j in range(-(-own // BLOCK_SIZE))]
+            warm.append(Request(2 * 10**7 + i, float(t), TEMPLATE + own, 50, tuple(blocks), BLOCK_SIZE))
+        return Scenario(name, "the same burst on a warmed template, routed by the no-queue port P(BS+1)",
+                        _renumber(reqs + hot + warm), h20, labels=labels, scorer="lmetric-noqueue")
     if name == "heterogeneity":
         return Scenario(name, "instance 0 slows to 0.3x at 200 s", _renumber(_api(rng, base_scale)), h20,
                         labels={"heterogeneity": [(200.0, DURATION)]}, speed_changes=((200.0, 0, 0.3),))
@@ -109,4 +122,4 @@ def build_scenario(name: str, seed: int = 0) -> Scenario:
     raise KeyError(f"unknown scenario {name!r}; known: {', '.join(SCENARIOS)}")
 
 
-SCENARIOS = ("clean", "hot_prefix", "heterogeneity", "staleness", "decode_heavy", "saturation")
+SCENARIOS = ("clean", "hot_prefix", "hot_prefix_port", "heterogeneity", "staleness", "decode_heavy", "saturation")
