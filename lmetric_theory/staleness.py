@@ -59,8 +59,7 @@ def _proof() -> list[Step]:
 
 
 def _statement() -> sp.Basic:
-    root, (xi, yi, Sj, P) = herding_root()
-    m = sp.Symbol("m", integer=True, positive=True)
+    root, _ = herding_root()
     return sp.Eq(sp.Symbol("m_star"), sp.floor(root) + 1)
 
 

@@ -9,8 +9,6 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
-import numpy as np
-import pytest
 
 from analyzers.cli import main
 from analyzers.detector.monitor import RegimeMonitor

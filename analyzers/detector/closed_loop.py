@@ -10,7 +10,7 @@ the :class:`~.monitor.RegimeMonitor`, whose policy switches the router live.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, replace  # noqa: F401 (replace is used by the doctest)
 
 import numpy as np
 

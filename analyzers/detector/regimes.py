@@ -349,7 +349,7 @@ class DivergenceDetector(RegimeDetector):
         if not isinstance(record, RoutingDecision):
             return []
         v = _view(record, view)
-        cached, q, bs, p = v.cached, v.q, v.bs, v.p
+        bs, p = v.bs, v.p
         if self.calibrator is not None:
             self._coef_every -= 1
             if self._coef_every <= 0:  # refresh the calibrated coefficients every 64 decisions
@@ -386,7 +386,7 @@ class DivergenceDetector(RegimeDetector):
             coef = self.calibrator.coefficients()
             if coef is not None and coef[0] > 0 and coef[1] > 0:
                 self.t0_ms, self.kappa_ms = float(coef[0]), float(coef[1])
-        bs, p, x, y = batch.bs, batch.p, batch.x, batch.y
+        bs, p, x = batch.bs, batch.p, batch.x
         tau = self.t0_ms / (self.kappa_ms * np.maximum(self.budget - bs, 1.0))
         cost = x * (1 + tau) + bs * p + np.where(bs + 1 > self.floor_batch, bs * self._out, 0.0)
         rows = np.arange(len(recs))
