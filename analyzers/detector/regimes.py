@@ -42,7 +42,7 @@ from lmetric_theory import conditions as C
 
 from .calibration import StepTimeCalibrator
 from .sequential import Hysteresis
-from .validate import DecisionView
+from .validate import DecisionBatch, DecisionView
 
 __all__ = ["Transition", "RegimeDetector", "HotPrefixDetector", "PaperHotspotDetector", "DivergenceDetector",
            "ZeroFactorDetector", "HeterogeneityDetector", "StalenessDetector", "SaturationDetector", "default_detectors"]
@@ -349,45 +349,21 @@ class DivergenceDetector(RegimeDetector):
         if not isinstance(record, RoutingDecision):
             return []
         v = _view(record, view)
-        bs, p = v.bs, v.p
+        one = DecisionBatch(v.cached[None], v.q[None], v.bs[None], v.p[None], v.x[None], v.y[None])
+        return self.update_batch([record], [v], one)
+
+    def update_batch(self, recs, views, batch) -> list[Transition]:
+        """:meth:`update` over a run of decisions, vectorised (one row per decision)."""
         if self.calibrator is not None:
-            self._coef_every -= 1
+            self._coef_every -= len(recs)
             if self._coef_every <= 0:  # refresh the calibrated coefficients every 64 decisions
                 self._coef_every = 64
                 coef = self.calibrator.coefficients()
                 if coef is not None and coef[0] > 0 and coef[1] > 0:
                     self.t0_ms, self.kappa_ms = float(coef[0]), float(coef[1])
-        tau = self.t0_ms / (self.kappa_ms * np.maximum(self.budget - bs, 1.0))
-        x = v.x
-        cost = x * (1 + tau) + bs * p
-        if bs.max() + 1 > self.floor_batch:  # below the weight floor an extra decode token is free
-            cost = cost + np.where(bs + 1 > self.floor_batch, bs * self._out, 0.0)
-        k_prod = int(np.argmin(_FAMILY_SCORES[self.family](x, v.p, bs)))
-        k_cost = int(np.argmin(cost))
-        regret = float(cost[k_prod] / cost[k_cost] - 1.0)
-        self.disagreements += k_prod != k_cost
-        bit = regret > self.margin
-        self._p.append(float(p[k_prod]))
-        if record.output_tokens:
-            self._out = 0.98 * self._out + 0.02 * float(record.output_tokens)  # the recent mean, not this request's
-
-        def ev():
-            return {"why": f"product pick {k_prod} costs {regret:.0%} more than the cost model's pick {k_cost}",
-                    "regret": round(regret, 4), "product_pick": k_prod, "cost_pick": k_cost,
-                    "t0_ms": round(self.t0_ms, 4), "kappa_ms": round(self.kappa_ms, 5),
-                    "expected_output": round(self._out, 1), "lambda_star": round(self.lambda_star, 1),
-                    "decision": record.request_id}
-
-        return self._feed(bit, record.time, ev)
-
-    def update_batch(self, recs, views, batch) -> list[Transition]:
-        """Vectorised :meth:`DivergenceDetector.update` over a run of decisions."""
-        if self.calibrator is not None:
-            coef = self.calibrator.coefficients()
-            if coef is not None and coef[0] > 0 and coef[1] > 0:
-                self.t0_ms, self.kappa_ms = float(coef[0]), float(coef[1])
         bs, p, x = batch.bs, batch.p, batch.x
         tau = self.t0_ms / (self.kappa_ms * np.maximum(self.budget - bs, 1.0))
+        # below the weight floor an extra decode token is free
         cost = x * (1 + tau) + bs * p + np.where(bs + 1 > self.floor_batch, bs * self._out, 0.0)
         rows = np.arange(len(recs))
         k_prod = np.argmin(_FAMILY_SCORES[self.family](x, p, bs), axis=1)
@@ -399,7 +375,7 @@ class DivergenceDetector(RegimeDetector):
             kp, kc, rg = int(k_prod[i]), int(k_cost[i]), float(regret[i])
             self.disagreements += kp != kc
             self._p.append(float(p_prod[i]))
-            if rec.output_tokens:
+            if rec.output_tokens:  # the recent mean output, not this request's
                 self._out = 0.98 * self._out + 0.02 * float(rec.output_tokens)
 
             def ev(kp=kp, kc=kc, rg=rg, rid=rec.request_id):

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import signal
 import sys
 import threading
@@ -77,17 +76,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "lmetric sidecar") -> in
 
         router = Router("lmetric", rng=np.random.default_rng(a.seed))
         monitor = RegimeMonitor(n, policy=MitigationPolicy(router))
-    human = None if a.json else sys.stdout
-    sidecar = Sidecar(monitor, events=events_fh, human=human, lock=lock)
-    if a.json:
-        orig = sidecar._emit
-
-        def emit(doc, line, _orig=orig):
-            _orig(doc, line)
-            sys.stdout.write(json.dumps(doc, default=float) + "\n")
-            sys.stdout.flush()
-
-        sidecar._emit = emit
+    sidecar = Sidecar(monitor, events=events_fh, human=None if a.json else sys.stdout,
+                      json_out=sys.stdout if a.json else None, lock=lock)
     server = None
     if a.http:
         from .exposition import serve

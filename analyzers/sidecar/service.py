@@ -27,10 +27,13 @@ __all__ = ["Sidecar"]
 
 class Sidecar:
     def __init__(self, monitor: RegimeMonitor, *, events: IO[str] | None = None, human: IO[str] | None = None,
-                 lock: threading.Lock | None = None):
+                 json_out: IO[str] | None = None, lock: threading.Lock | None = None):
+        """``events``: JSONL file (flushed per event); ``human``: one text line per event;
+        ``json_out``: the same JSON lines to a second stream (e.g. stdout with ``--json``)."""
         self.monitor = monitor
         self.events = events
         self.human = human
+        self.json_out = json_out
         self.lock = lock or threading.Lock()
         self._actions_seen = 0
 
@@ -54,9 +57,10 @@ class Sidecar:
         return out
 
     def _emit(self, doc: dict, line: str) -> None:
-        if self.events is not None:
-            self.events.write(json.dumps(doc, default=float) + "\n")
-            self.events.flush()
+        for stream in (self.events, self.json_out):
+            if stream is not None:
+                stream.write(json.dumps(doc, default=float) + "\n")
+                stream.flush()
         if self.human is not None:
             self.human.write(line + "\n")
             self.human.flush()

@@ -31,8 +31,23 @@ from typing import IO, Iterable
 __all__ = ["InstanceSnapshot", "RoutingDecision", "record_from_dict", "write_jsonl", "JsonlWriter"]
 
 
+class _Record:
+    """JSON mapping shared by the record types: ``kind`` plus the dataclass fields;
+    unknown keys are ignored when reading (newer writers, extra labels)."""
+
+    kind = "record"
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        names = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
 @dataclass(frozen=True)
-class InstanceSnapshot:
+class InstanceSnapshot(_Record):
     """Per-instance state at ``time``. Counters are monotone totals (tokens or events)."""
 
     time: float
@@ -55,17 +70,9 @@ class InstanceSnapshot:
 
     kind = "snapshot"
 
-    def to_dict(self) -> dict:
-        return {"kind": self.kind, **asdict(self)}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "InstanceSnapshot":
-        names = cls.__dataclass_fields__
-        return cls(**{k: v for k, v in d.items() if k in names})
-
 
 @dataclass(frozen=True)
-class RoutingDecision:
+class RoutingDecision(_Record):
     """One routing decision with every candidate's indicators (lists indexed by instance)."""
 
     time: float
@@ -83,14 +90,6 @@ class RoutingDecision:
     output_tokens: int | None = None
 
     kind = "decision"
-
-    def to_dict(self) -> dict:
-        return {"kind": self.kind, **asdict(self)}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "RoutingDecision":
-        names = cls.__dataclass_fields__
-        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 def record_from_dict(d: dict) -> InstanceSnapshot | RoutingDecision:
