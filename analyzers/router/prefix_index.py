@@ -126,3 +126,15 @@ class ApproxPrefixIndex(_BitmaskIndex):
 
     def size(self, inst: int) -> int:
         return len(self._lru[inst])
+
+    def trim(self, inst: int, keep: int) -> int:
+        """Evict ``inst``'s least recently used hashes until at most ``keep`` remain
+        (a correction when the engine reports fewer cached tokens than predicted);
+        returns how many were evicted."""
+        lru = self._lru[inst]
+        n = 0
+        while len(lru) > max(keep, 0):
+            old, _ = lru.popitem(last=False)
+            self._drop(inst, old)
+            n += 1
+        return n
