@@ -54,11 +54,10 @@ def _err(status: int, message: str, kind: str = "invalid_request_error", param: 
 async def _read_body(request: Request, limit: int) -> bytes:
     cl = request.headers.get("content-length")
     if cl is not None:
-        try:
-            if int(cl) > limit:
-                raise RequestError(f"request body of {int(cl)} bytes exceeds the limit of {limit} bytes", status=413)
-        except ValueError:
-            raise RequestError("bad Content-Length header") from None
+        if not cl.strip().isdigit():
+            raise RequestError("bad Content-Length header")
+        if int(cl) > limit:
+            raise RequestError(f"request body of {int(cl)} bytes exceeds the limit of {limit} bytes", status=413)
     buf = bytearray()
     async for chunk in request.stream():
         buf += chunk
@@ -235,7 +234,7 @@ def make_app(proxy: Proxy, on_ready=None) -> Starlette:
                 if sig != last:
                     last = sig
                     urls = read_backends_file(path)
-                    extra = [normalise_url(u) for u in cfg.backends]
+                    extra = [normalise_url(u) for u in cfg.static_backends]
                     await apply_membership(list(dict.fromkeys(extra + urls)))
             except (OSError, ValueError) as exc:
                 proxy.log(f"--backends-file: {exc}; keeping the current backends")

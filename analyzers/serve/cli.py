@@ -117,6 +117,7 @@ def parse_args(argv: Sequence[str], prog: str = "lmetric serve"):
     a = p.parse_args(argv)
     try:
         backends = [normalise_url(u) for u in a.backend]
+        static = list(backends)
         if a.backends_file:
             backends += read_backends_file(a.backends_file)
     except FileNotFoundError:
@@ -151,7 +152,8 @@ def parse_args(argv: Sequence[str], prog: str = "lmetric serve"):
                       events=a.events, block_size=a.block_size, tokenizer=a.tokenizer, max_model_len=a.max_model_len,
                       cache_blocks=a.cache_blocks, connect_timeout=a.connect_timeout, read_timeout=a.read_timeout,
                       health_interval=a.health_interval, scrape_interval=a.scrape_interval,
-                      max_body_bytes=a.max_body_bytes, seed=a.seed, backends_file=a.backends_file, kv_events=kv)
+                      max_body_bytes=a.max_body_bytes, seed=a.seed, backends_file=a.backends_file, kv_events=kv,
+                      static_backends=static)
     return a, cfg
 
 
@@ -162,11 +164,12 @@ def main(argv: Sequence[str] | None = None, prog: str = "lmetric serve") -> int:
     from .proxy import Proxy
 
     a, cfg = parse_args(list(sys.argv[1:] if argv is None else argv), prog)
+    sock = socket.socket(socket.AF_INET6 if ":" in a.host else socket.AF_INET, socket.SOCK_STREAM)
     try:
-        sock = socket.socket(socket.AF_INET6 if ":" in a.host else socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((a.host, a.port))
     except (OSError, OverflowError) as exc:
+        sock.close()
         print(f"{prog}: error: cannot bind {a.host}:{a.port}: {getattr(exc, 'strerror', None) or exc}", file=sys.stderr)
         return 2
     host, port = sock.getsockname()[:2]

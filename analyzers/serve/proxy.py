@@ -65,6 +65,7 @@ class ServeConfig:
     max_connections: int = 1024
     seed: int = 0
     backends_file: str | None = None
+    static_backends: list[str] = field(default_factory=list)  # --backend URLs kept whatever the file says
     kv_events: dict = field(default_factory=dict)
 
 
