@@ -148,6 +148,10 @@ def make_app(proxy: Proxy, on_ready=None) -> Starlette:
                "backends": [b.url for b in proxy.fleet.backends],
                "switches": [{"time": s.time, "from": s.from_scorer, "to": s.to_scorer, "reason": s.reason}
                             for s in proxy.router.switches[-50:]]}
+        doc["prefix_index"] = {"block_size": proxy.tracker.block_size, "counts": dict(proxy.tracker.counts),
+                               "exact": {u: proxy.tracker.exact_blocks(u) for u in proxy.kv_subscribers},
+                               "kv_events": {u: {**s.counts, "last_error": s.last_error}
+                                             for u, s in proxy.kv_subscribers.items()}}
         if pair is not None:
             with pair[1]:
                 doc["monitor"] = pair[0].state()

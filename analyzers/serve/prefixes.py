@@ -115,7 +115,9 @@ class PrefixTracker:
     def _exact_for(self, slot: int, block_size: int) -> ExactPrefixIndex:
         cur = self._exact_bs.get(slot)
         if cur is not None and cur != block_size:
-            raise ValueError(f"engine block size changed from {cur} to {block_size}")
+            if self._map.get(slot):
+                raise ValueError(f"engine block size changed from {cur} to {block_size}")
+            self._exact[cur].cleared(slot)  # marked before its first event: adopt the engine's block size
         self._exact_bs[slot] = block_size
         if block_size not in self._exact:
             self._exact[block_size] = ExactPrefixIndex(self.slots_max)
@@ -134,7 +136,11 @@ class PrefixTracker:
         if bs <= 0 or len(token_ids) != bs * nb:
             self.counts["bad_block_stored"] += 1
             return 0
-        idx = self._exact_for(s, bs)
+        try:
+            idx = self._exact_for(s, bs)
+        except ValueError:
+            self.counts["block_size_changed"] += 1
+            return 0
         mp = self._map[s]
         if parent is None:
             raw, length = 0, 0
@@ -168,6 +174,13 @@ class PrefixTracker:
         self._map[s].clear()
         self._exact[bs].cleared(s)
         self.counts["cleared"] += 1
+
+    def mark_exact(self, url: str, block_size: int | None = None) -> None:
+        """Route ``url``'s lookups through the exact index from now on (before its
+        first event arrives the index is empty: no hits predicted)."""
+        s = self.slot(url)
+        if s not in self._exact_bs:
+            self._exact_for(s, block_size or self.block_size)
 
     def exact_blocks(self, url: str) -> int:
         """How many engine blocks the exact index holds for ``url``."""

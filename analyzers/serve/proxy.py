@@ -141,6 +141,7 @@ class Proxy:
         self._build_monitor("start")
         self.metrics = ServeMetrics(self.fleet, self._monitor_pair, lambda: self.router.name)
         self.client: httpx.AsyncClient | None = None
+        self.kv_subscribers: dict = {}
         self._last_decision_time = 0.0
 
     # ------------------------------------------------------------------ detector
