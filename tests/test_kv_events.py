@@ -178,3 +178,40 @@ def test_subscriber_replays_gaps_and_detects_restarts():
     finally:
         sub.stop()
         pub.close()
+
+
+def test_proxy_routes_on_the_exact_index(tmp_path):
+    """End to end: a backend's published BlockStored (the engine's view) is what the
+    proxy's decision record reports as that backend's cached tokens, and it wins."""
+    from analyzers.serve.prompts import approx_tokens
+    from analyzers.serve.proxy import ServeConfig
+    from analyzers.telemetry.schema import record_from_dict
+    from tests.serve_fakes import FakeBackend, ProxyThread
+
+    fakes = [FakeBackend(f"b{i}").start() for i in range(2)]
+    pub = FakePublisher()
+    tel = tmp_path / "t.jsonl"
+    cfg = ServeConfig(backends=[f.url for f in fakes], telemetry=str(tel), scrape_interval=5.0, health_interval=5.0,
+                      kv_events={fakes[1].url: {"endpoint": pub.endpoint, "replay": pub.replay_endpoint}})
+    px = ProxyThread(cfg).start()
+    try:
+        prompt = "The quick brown fox jumps over the lazy dog. " * 8          # 360 bytes -> 90 approx tokens
+        toks = approx_tokens(prompt).tolist()
+        ev = [{"type": "BlockStored", "block_hashes": [1000 + i for i in range(5)], "parent_block_hash": None,
+               "token_ids": toks[:80], "block_size": 16}]                      # the engine caches 5 blocks of 16
+        pub.publish(0, ev)
+        assert wait_until(lambda: (pub.pub.send_multipart([b"kv-events", (0).to_bytes(8, "big"), pub.buffer[0]])
+                                   or px.proxy.tracker.exact_blocks(fakes[1].url) == 5), 5.0, 0.05)
+        import httpx
+
+        r = httpx.post(px.url + "/v1/completions", json={"prompt": prompt + "and then?"}, timeout=10)
+        assert r.json()["choices"][0]["text"] == "from b1"
+        dec = [record_from_dict(json.loads(ln)) for ln in tel.read_text().splitlines() if '"decision"' in ln][-1]
+        assert dec.cached_tokens == [0, 80] and dec.chosen == 1
+        reg = httpx.get(px.url + "/regimes", timeout=10).json()
+        assert reg["prefix_index"]["exact"] == {fakes[1].url: 5}
+    finally:
+        px.stop()
+        pub.close()
+        for f in fakes:
+            f.stop()
