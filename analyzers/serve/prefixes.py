@@ -74,25 +74,40 @@ class PrefixTracker:
     def cached(self, tokens, urls: list[str], hashes: list[int] | None = None) -> np.ndarray:
         """Predicted cached tokens of this prompt on each of ``urls`` (capped at prompt - 1,
         whole blocks, as the engines count)."""
+        return self.lookup(tokens, urls, hashes)[0]
+
+    def lookup(self, tokens, urls: list[str], hashes: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(capped, uncapped)`` predicted cached tokens on each of ``urls``: the
+        engines' count (at most ``prompt - 1``, whole blocks) and the raw match (a full
+        match counts every block: what the ports' zero factor sees)."""
         n = len(tokens)
         out = np.zeros(len(urls))
+        cap = np.zeros(len(urls))
         slots = [self.slot(u) for u in urls]
         approx_j = [j for j, s in enumerate(slots) if s not in self._exact_bs]
         if approx_j:
             bs = self.block_size
             h = self.hashes(tokens) if hashes is None else hashes
-            m = self.approx.match(h, limit=max(n - 1, 0) // bs)
+            among = 0
+            for j in approx_j:
+                among |= 1 << slots[j]
+            m = self.approx.match(h, among=among)
             for j in approx_j:
                 out[j] = bs * m[slots[j]]
+                cap[j] = bs * (max(n - 1, 0) // bs)
         exact_j = [j for j, s in enumerate(slots) if s in self._exact_bs]
         by_bs: dict[int, np.ndarray] = {}
         for j in exact_j:
             bs = self._exact_bs[slots[j]]
             if bs not in by_bs:
                 h = self._exact_hasher[bs].hashes(tokens)
-                by_bs[bs] = self._exact[bs].match(h, limit=max(n - 1, 0) // bs)
+                among = 0
+                for jj in exact_j:
+                    among |= 1 << slots[jj]
+                by_bs[bs] = self._exact[bs].match(h, among=among)
             out[j] = bs * by_bs[bs][slots[j]]
-        return out
+            cap[j] = bs * (max(n - 1, 0) // bs)
+        return np.minimum(out, cap), out
 
     def routed(self, url: str, hashes: list[int]) -> None:
         """The proxy sent a prompt with these block hashes to ``url``."""

@@ -34,6 +34,7 @@ import anyio
 import httpx
 import numpy as np
 
+from analyzers.router.context import DecisionContext
 from analyzers.router.router import Router
 from analyzers.telemetry.schema import JsonlWriter, RoutingDecision
 
@@ -244,25 +245,29 @@ class Proxy:
                                f"{n} input tokens. Please reduce the length of the input messages.", "messages")
         urls = [self.fleet.backends[i].url for i in fit]
         hashes = self.tracker.hashes(tokens)
-        cached = self.tracker.cached(tokens, urls, hashes)
+        cached, uncapped = self.tracker.lookup(tokens, urls, hashes)
         rid = next(self._ids)
         t = max(self.now(), self._last_decision_time)
         self._last_decision_time = t
-        ctx = self.fleet.context(fit, n, cached, t, prefix_class=hashes[0] if hashes else None, request_id=rid)
+        nb = len(self.fleet.backends)
+        run, wait, q, kv, tot = self.fleet.indicators(range(nb))
+        sel = np.asarray(fit)
+        ctx = DecisionContext(prompt_tokens=n, cached_tokens=cached, running=run[sel], waiting=wait[sel],
+                              queued_prefill=q[sel], kv_usage=kv[sel], total_tokens=tot[sel], speed=np.ones(len(fit)),
+                              snapshot_age=np.zeros(len(fit)), time=t, cached_tokens_uncapped=uncapped,
+                              prefix_class=hashes[0] if hashes else None, request_id=rid)
         d = self.router.choose(ctx)
         k = fit[d.chosen]
         url = urls[d.chosen]
         predicted = float(cached[d.chosen])
         self.tracker.routed(url, hashes)
         self.fleet.start(rid, k, n - predicted)
-        # the record: every backend of the fleet, non-candidates with score inf
-        nb = len(self.fleet.backends)
+        # the record: every backend of the fleet (indicators before this decision), non-candidates with score inf
         full_cached = [0] * nb
         scores = [float("inf")] * nb
         for j, i in enumerate(fit):
             full_cached[i] = int(cached[j])
             scores[i] = float(d.scores[j])
-        run, wait, q, _, _ = self.fleet.indicators(list(range(nb)))
         rec = RoutingDecision(time=round(t, 6), request_id=rid, chosen=k, scorer=d.scorer, prompt_tokens=n,
                               cached_tokens=full_cached, queued_prefill_tokens=[int(x) for x in q],
                               batch_size=[int(x) for x in run + wait], scores=scores,
