@@ -62,7 +62,8 @@ class ServerThread:
 
 class FakeBackend:
     def __init__(self, name: str = "fake", port: int = 0, max_model_len: int = 4096, chunks: int = 5,
-                 delay: float = 0.01, hang_s: float = 30.0, cached_tokens: int = 0):
+                 delay: float = 0.01, hang_s: float = 30.0, cached_tokens: int = 0, metrics_text: str | None = None,
+                 slots: list | None = None, props: dict | None = None, timings: bool = False):
         self.name = name
         self.mode = "ok"
         self.max_model_len = max_model_len
@@ -70,6 +71,8 @@ class FakeBackend:
         self.delay = delay
         self.hang_s = hang_s
         self.cached_tokens = cached_tokens
+        self.metrics_text, self.slots, self.props, self.timings = metrics_text, slots, props, timings
+        self.tokenize_calls = 0
         self.received = 0
         self.active = 0
         self.cancelled = 0
@@ -100,15 +103,19 @@ class FakeBackend:
                     self.active -= 1
                 return PlainTextResponse("late", status_code=200)
             chat = request.url.path.endswith("chat/completions")
-            usage = {"prompt_tokens": 10, "completion_tokens": self.chunks, "total_tokens": 10 + self.chunks,
-                     "prompt_tokens_details": {"cached_tokens": self.cached_tokens}}
+            usage = {"prompt_tokens": 10, "completion_tokens": self.chunks, "total_tokens": 10 + self.chunks}
+            extra = {}
+            if self.timings:  # llama.cpp style: timings.cache_n
+                extra["timings"] = {"cache_n": self.cached_tokens, "prompt_n": 10}
+            else:
+                usage["prompt_tokens_details"] = {"cached_tokens": self.cached_tokens}
             if not body.get("stream"):
                 await asyncio.sleep(self.delay)
                 self.completed += 1
                 choice = ({"index": 0, "message": {"role": "assistant", "content": f"from {self.name}"},
                            "finish_reason": "stop"} if chat else {"index": 0, "text": f"from {self.name}", "finish_reason": "stop"})
                 return JSONResponse({"id": "x", "object": "chat.completion" if chat else "text_completion",
-                                     "model": "fake", "backend": self.name, "choices": [choice], "usage": usage})
+                                     "model": "fake", "backend": self.name, "choices": [choice], "usage": usage, **extra})
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
 
             async def gen():
@@ -121,7 +128,7 @@ class FakeBackend:
                         yield f"data: {json.dumps({'id': 'x', 'model': 'fake', 'backend': self.name, 'choices': [delta], 'usage': None})}\n\n"
                         await asyncio.sleep(self.delay)
                     if include_usage:
-                        yield f"data: {json.dumps({'id': 'x', 'model': 'fake', 'choices': [], 'usage': usage})}\n\n"
+                        yield f"data: {json.dumps({'id': 'x', 'model': 'fake', 'choices': [], 'usage': usage, **extra})}\n\n"
                     yield "data: [DONE]\n\n"
                     self.completed += 1
                 except (asyncio.CancelledError, GeneratorExit):
@@ -136,15 +143,26 @@ class FakeBackend:
             return PlainTextResponse("down", status_code=503) if self.mode == "down" else PlainTextResponse("ok")
 
         async def models(request: Request) -> Response:
+            if self.props is not None:  # llama.cpp: no max_model_len in /v1/models
+                return JSONResponse({"object": "list", "data": [{"id": "fake", "object": "model"}]})
             return JSONResponse({"object": "list", "data": [{"id": "fake", "object": "model",
                                                              "max_model_len": self.max_model_len, "owned_by": self.name}]})
 
         async def metrics(request: Request) -> Response:
+            if self.metrics_text is not None:
+                return PlainTextResponse(self.metrics_text)
             return PlainTextResponse(f"vllm:num_requests_running{{engine=\"0\"}} {self.active}\n"
                                      f"vllm:num_requests_waiting{{engine=\"0\"}} 0\n"
                                      f"vllm:kv_cache_usage_perc{{engine=\"0\"}} 0.1\n")
 
+        async def slots(request: Request) -> Response:
+            return JSONResponse(self.slots) if self.slots is not None else PlainTextResponse("no", status_code=404)
+
+        async def props(request: Request) -> Response:
+            return JSONResponse(self.props) if self.props is not None else PlainTextResponse("no", status_code=404)
+
         async def tokenize(request: Request) -> Response:
+            self.tokenize_calls += 1
             body = json.loads(await request.body())
             text = body.get("prompt") or body.get("content") or ""
             return JSONResponse({"tokens": [ord(c) % 50000 for c in text]})
@@ -152,7 +170,8 @@ class FakeBackend:
         return Starlette(routes=[Route("/v1/completions", completions, methods=["POST"]),
                                  Route("/v1/chat/completions", completions, methods=["POST"]),
                                  Route("/health", health), Route("/v1/models", models), Route("/metrics", metrics),
-                                 Route("/tokenize", tokenize, methods=["POST"])])
+                                 Route("/tokenize", tokenize, methods=["POST"]), Route("/slots", slots),
+                                 Route("/props", props)])
 
     def start(self) -> "FakeBackend":
         self.thread = ServerThread(self.app(), port=self._port).start()

@@ -133,6 +133,7 @@ class Proxy:
         self.t0 = time.monotonic()
         self._ids = itertools.count(1)
         self._tok_cache: OrderedDict[str, list[int]] = OrderedDict()
+        self._tok_pending: dict[str, asyncio.Future] = {}
         self.counts: dict[str, int] = {}
         self._tel_fh = open(cfg.telemetry, "a", buffering=1) if cfg.telemetry else None
         self.telemetry = JsonlWriter(self._tel_fh) if self._tel_fh else None
@@ -210,27 +211,52 @@ class Proxy:
 
     # ------------------------------------------------------------------ tokens
     async def tokens(self, body: dict, chat: bool) -> np.ndarray | list[int]:
+        """Token ids of the prompt: ids sent by the client as they are; otherwise the
+        first healthy backend's ``/tokenize`` (``--tokenizer backend``; a vLLM backend
+        gets chat ``messages`` and applies the model's template, others get the
+        rendered text), LRU-cached by prompt and coalesced (concurrent requests with the
+        same prompt share one call); the approximation when that fails or by default."""
         p = prompt_text(body, chat)
         if isinstance(p, list):
             return p
         if self.cfg.tokenizer == "backend":
-            hit = self._tok_cache.get(p)
-            if hit is not None:
-                self._tok_cache.move_to_end(p)
-                return hit
-            from .upstream import tokenize
-
-            for b in self.fleet.backends:
-                if b.healthy:
-                    toks = await tokenize(self._probe, b, p)
-                    if toks is not None:
-                        self._tok_cache[p] = toks
-                        if len(self._tok_cache) > 4096:
-                            self._tok_cache.popitem(last=False)
-                        return toks
-                    break
+            b = next((b for b in self.fleet.backends if b.healthy), None)
+            if b is not None:
+                msgs = body.get("messages") if chat and b.engine == "vllm" else None
+                key = p if msgs is None else "\0messages\0" + json.dumps(msgs, sort_keys=True)
+                toks = await self._tokenize_cached(b, key, p, msgs)
+                if toks is not None:
+                    return toks
             self.count("tokenize_fallback")
         return approx_tokens(p)
+
+    async def _tokenize_cached(self, b, key: str, text: str, messages) -> list[int] | None:
+        from .upstream import tokenize
+
+        hit = self._tok_cache.get(key)
+        if hit is not None:
+            self._tok_cache.move_to_end(key)
+            self.count("tokenize_cache_hit")
+            return hit
+        fut = self._tok_pending.get(key)
+        if fut is not None:
+            self.count("tokenize_coalesced")
+            return await asyncio.shield(fut)
+        fut = asyncio.get_running_loop().create_future()
+        self._tok_pending[key] = fut
+        try:
+            toks = await tokenize(self._probe, b, text, messages)
+            if toks is not None:
+                self._tok_cache[key] = toks
+                if len(self._tok_cache) > 4096:
+                    self._tok_cache.popitem(last=False)
+            fut.set_result(toks)
+            return toks
+        except BaseException:
+            fut.set_result(None)
+            raise
+        finally:
+            del self._tok_pending[key]
 
     # ------------------------------------------------------------------ decisions
     def decide(self, tokens, exclude: set[str]) -> _Decision:

@@ -112,10 +112,11 @@ def snapshot_of(b: Backend, instance: int, now: float, stale: bool) -> InstanceS
     return InstanceSnapshot.from_dict(d)
 
 
-async def tokenize(client: httpx.AsyncClient, b: Backend, text: str) -> list[int] | None:
-    """Token ids from the backend's ``/tokenize`` (vLLM: ``prompt``, llama.cpp:
-    ``content``; both keys are sent), or ``None``."""
-    body = {"prompt": text, "content": text}
+async def tokenize(client: httpx.AsyncClient, b: Backend, text: str, messages=None) -> list[int] | None:
+    """Token ids from the backend's ``/tokenize`` (vLLM: ``prompt``, or ``messages``
+    with the chat template applied; llama.cpp: ``content``; both text keys are sent),
+    or ``None``."""
+    body: dict = {"messages": messages} if messages is not None else {"prompt": text, "content": text}
     if b.models:
         body["model"] = b.models[0]["id"]
     try:
