@@ -72,7 +72,7 @@ def test_fast_approx_index_equals_reference(ops, cap, n):
         hashes = convs[conv][:length]
         assert fast.match(hashes, limit).tolist() == ref.match(hashes, limit).tolist()
         assert fast.match(hashes).tolist() == ref.match(hashes).tolist()
-        fast.insert(inst, hashes)
+        fast.insert(inst, hashes, present=int(fast.match(hashes)[inst]))  # as the router calls it
         ref.insert(inst, hashes)
         assert list(fast._lru[inst]) == list(ref.lru[inst])
         assert fast._holders == ref.holders

@@ -61,19 +61,20 @@ class BlockHasher:
         g = np.random.default_rng(seed)
         self._base = np.uint64(int(g.integers(1, 2**62)) * 2 + 1)
         self._key = np.uint64(int(g.integers(0, 2**63)))
-        self._pow = np.ones(1, dtype=np.uint64)
+        self._pow = np.zeros(0, dtype=np.uint64)
 
     def _powers(self, n: int) -> np.ndarray:
+        """``c * b^j`` for ``j < n`` (the constant of ``m`` folded in: one multiply per token)."""
         if self._pow.shape[0] < n:
-            size = max(n, 2 * self._pow.shape[0])
+            size = max(n, 2 * self._pow.shape[0], 4096)
             p = np.full(size, self._base, dtype=np.uint64)
-            p[0] = 1
+            p[0] = _C1
             self._pow = np.cumprod(p, dtype=np.uint64)
         return self._pow[:n]
 
     def _terms(self, tokens, offset: int) -> np.ndarray:
         t = np.asarray(tokens, dtype=np.uint64)
-        return ((t ^ self._key) * _C1) * self._powers(offset + t.shape[0])[offset:]
+        return (t ^ self._key) * self._powers(offset + t.shape[0])[offset:]
 
     def _finish(self, raw: np.ndarray, lengths: np.ndarray) -> list[int]:
         return _fmix(raw ^ (lengths * _C2)).tolist()

@@ -127,16 +127,19 @@ class ApproxPrefixIndex(_BitmaskIndex):
         self.capacity = capacity_blocks
         self._lru: list[OrderedDict[int, None]] = [OrderedDict() for _ in range(n_instances)]
 
-    def insert(self, inst: int, hashes: Sequence[int]) -> None:
+    def insert(self, inst: int, hashes: Sequence[int], present: int = 0) -> None:
         """Record that ``inst`` now caches ``hashes`` (most recently used, in order).
 
         Same result as, for each hash in order, "insert it if missing, then move it
         to the most recent end", done with C-level bulk operations: the Python-level
-        work is proportional to the hashes that are new or evicted, not to the prompt."""
+        work is proportional to the hashes that are new or evicted, not to the prompt.
+        ``present``: how many leading hashes :meth:`match` just found on ``inst``
+        (they are not looked up again)."""
         lru = self._lru[inst]
         holders = self._holders
         bit = 1 << inst
-        new = list(compress(hashes, map(not_, map(lru.__contains__, hashes))))
+        rest = hashes[present:] if present > 0 else hashes
+        new = list(compress(rest, map(not_, map(lru.__contains__, rest))))
         if new:
             holders.update(zip(new, map(or_, map(holders.get, new, repeat(0, len(new))), repeat(bit, len(new)))))
             lru.update(dict.fromkeys(new))

@@ -177,8 +177,10 @@ class Router:
         """Score, pick, shadow-score and commit one decision."""
         if ctx.n == 0:
             raise ValueError("no instances to route to")
+        blocks = None
         if self.prefix_index is not None and ctx.block_hashes is not None:
-            matched = BLOCK * self.prefix_index.match(ctx.block_hashes).astype(float)
+            blocks = self.prefix_index.match(ctx.block_hashes)
+            matched = BLOCK * blocks.astype(float)
             cap = BLOCK * ((ctx.prompt_tokens - 1) // BLOCK)
             ctx = replace(ctx, cached_tokens=np.minimum(matched, cap), cached_tokens_uncapped=matched)
         if self.speed_estimate is not None and self.speed_estimate.shape[0] == ctx.n:
@@ -204,7 +206,7 @@ class Router:
             self._d_bs[k] += 1
             self._d_q[k] += ctx.new_tokens[k]
         if isinstance(self.prefix_index, ApproxPrefixIndex) and ctx.block_hashes is not None:
-            self.prefix_index.insert(int(k), ctx.block_hashes)
+            self.prefix_index.insert(int(k), ctx.block_hashes, present=int(blocks[k]) if blocks is not None else 0)
         self.decisions += 1
         return Decision(ctx.time, ctx.request_id, self.spec.name, int(k), scores, margin, ties, shadow)
 

@@ -109,11 +109,12 @@ class PrefixTracker:
             cap[j] = bs * (max(n - 1, 0) // bs)
         return np.minimum(out, cap), out
 
-    def routed(self, url: str, hashes: list[int]) -> None:
-        """The proxy sent a prompt with these block hashes to ``url``."""
+    def routed(self, url: str, hashes: list[int], matched_tokens: float = 0) -> None:
+        """The proxy sent a prompt with these block hashes to ``url``, where
+        ``matched_tokens`` (uncapped, from :meth:`lookup`) were already indexed."""
         s = self.slot(url)
         if s not in self._exact_bs:
-            self.approx.insert(s, hashes)
+            self.approx.insert(s, hashes, present=int(matched_tokens) // self.block_size)
 
     def reported(self, url: str, predicted: float, reported: int) -> None:
         """A response said ``reported`` prompt tokens were cached; ``predicted`` was ours."""

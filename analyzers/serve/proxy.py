@@ -286,7 +286,7 @@ class Proxy:
         k = fit[d.chosen]
         url = urls[d.chosen]
         predicted = float(cached[d.chosen])
-        self.tracker.routed(url, hashes)
+        self.tracker.routed(url, hashes, uncapped[d.chosen])
         self.fleet.start(rid, k, n - predicted)
         # the record: every backend of the fleet (indicators before this decision), non-candidates with score inf
         full_cached = [0] * nb
