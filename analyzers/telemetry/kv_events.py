@@ -34,7 +34,6 @@ analyzers.telemetry.kv_events.KVEventError: payload is not msgpack (FormatError)
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -337,4 +336,3 @@ class KVEventSubscriber:
         finally:
             sub.close()
             ctx.term()
-            time.sleep(0)
