@@ -186,15 +186,18 @@ class Router:
         if self.speed_estimate is not None and self.speed_estimate.shape[0] == ctx.n:
             ctx = replace(ctx, speed=self.speed_estimate)
         view = self._with_commits(ctx)
-        scores = self.spec.score(view, self.params, self.state)
+        # self.params were merged with the defaults by ScorerSpec.params at switch time:
+        # call the rule directly (ScorerSpec.score would merge them again on every decision)
+        scores = np.asarray(self.spec.score_fn(view, self.params, self.state), dtype=float)
         if ctx.prefix_class is not None and ctx.prefix_class in self.class_policies:
             masked = self.class_policies[ctx.prefix_class].mask(view)
             if masked.any():
                 scores = np.where(masked, np.inf, scores)
         k = pick(scores, self.spec.picker_for(self.params), self._rng, self.state, self.params)
         best = scores[k]
-        others = np.delete(scores, k)
-        finite = others[np.isfinite(others)]
+        others = np.concatenate((scores[:k], scores[k + 1:]))
+        fin = np.isfinite(others)
+        finite = others if fin.all() else others[fin]
         margin = float(finite.min() - best) if finite.size else float("inf")
         ties = int(np.sum(scores == scores.min()))
         shadow = {}

@@ -86,6 +86,7 @@ class Fleet:
         self.backends: list[Backend] = []
         self.default_max_len = default_max_len
         self._req: dict[int, list] = {}  # request id -> [backend url, outstanding prefill]
+        self._by_url: dict[str, Backend] = {}
         for u in urls:
             self.add(u)
 
@@ -96,11 +97,15 @@ class Fleet:
                 return i
         return None
 
+    def _reindex(self) -> None:
+        self._by_url = {b.url: b for b in self.backends}
+
     def add(self, url: str) -> bool:
         url = normalise_url(url)
         if self.index(url) is not None:
             return False
         self.backends.append(Backend(url))
+        self._reindex()
         return True
 
     def remove(self, url: str) -> bool:
@@ -109,11 +114,11 @@ class Fleet:
         if i is None:
             return False
         del self.backends[i]
+        self._reindex()
         return True
 
     def by_url(self, url: str) -> Backend | None:
-        i = self.index(url)
-        return None if i is None else self.backends[i]
+        return self._by_url.get(url)
 
     # ------------------------------------------------------------ accounting
     def start(self, rid: int, backend: int, prefill: int) -> None:
@@ -153,24 +158,26 @@ class Fleet:
     def candidates(self, prompt_tokens: int, exclude: set[str] = frozenset()) -> tuple[list[int], list[int]]:
         """``(fit, healthy)``: indices of healthy, non-excluded backends whose context
         holds the prompt, and of all healthy non-excluded ones."""
-        healthy = [i for i, b in enumerate(self.backends) if b.healthy and b.url not in exclude]
-        fit = [i for i in healthy if (self.max_len(self.backends[i]) is None or prompt_tokens < self.max_len(self.backends[i]))]
+        healthy, fit = [], []
+        dflt = self.default_max_len
+        for i, b in enumerate(self.backends):
+            if b.healthy and (not exclude or b.url not in exclude):
+                healthy.append(i)
+                lim = b.max_model_len if b.max_model_len is not None else dflt
+                if lim is None or prompt_tokens < lim:
+                    fit.append(i)
         return fit, healthy
 
-    def indicators(self, idx: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def indicators(self, idx) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """``running, waiting, queued_prefill, kv_usage, total_tokens`` for ``idx``."""
-        k = len(idx)
-        run, wait, q, kv, tot = (np.zeros(k) for _ in range(5))
-        for j, i in enumerate(idx):
-            b = self.backends[i]
-            r = b.running or 0
-            engine_bs = r + (b.waiting or 0)
-            bs = max(engine_bs, b.inflight)
-            run[j] = min(r, bs)
-            wait[j] = bs - run[j]
-            q[j] = b.queued_prefill
-            kv[j] = b.kv_usage or 0.0
-            tot[j] = b.total_tokens
+        bs_ = [self.backends[i] for i in idx]
+        run = [b.running or 0 for b in bs_]
+        bsz = [max(r + (b.waiting or 0), b.inflight) for r, b in zip(run, bs_)]
+        run = np.minimum(np.array(run, dtype=float), np.array(bsz, dtype=float))
+        wait = np.array(bsz, dtype=float) - run
+        q = np.array([b.queued_prefill for b in bs_], dtype=float)
+        kv = np.array([b.kv_usage or 0.0 for b in bs_], dtype=float)
+        tot = np.array([b.total_tokens for b in bs_], dtype=float)
         return run, wait, q, kv, tot
 
     def context(self, idx: list[int], prompt_tokens: int, cached: np.ndarray, time: float, **kw) -> DecisionContext:

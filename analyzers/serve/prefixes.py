@@ -81,10 +81,21 @@ class PrefixTracker:
         engines' count (at most ``prompt - 1``, whole blocks) and the raw match (a full
         match counts every block: what the ports' zero factor sees)."""
         n = len(tokens)
-        out = np.zeros(len(urls))
-        cap = np.zeros(len(urls))
-        slots = [self.slot(u) for u in urls]
-        approx_j = [j for j, s in enumerate(slots) if s not in self._exact_bs]
+        k = len(urls)
+        out = np.zeros(k)
+        slot = self._slot
+        slots = [slot[u] if u in slot else self.slot(u) for u in urls]
+        exact_bs = self._exact_bs
+        if not exact_bs:  # the common case: every backend approximate
+            bs = self.block_size
+            h = self.hashes(tokens) if hashes is None else hashes
+            among = 0
+            for s in slots:
+                among |= 1 << s
+            out = bs * self.approx.match(h, among=among)[slots].astype(float)
+            return np.minimum(out, float(bs * (max(n - 1, 0) // bs))), out
+        cap = np.zeros(k)
+        approx_j = [j for j, s in enumerate(slots) if s not in exact_bs]
         if approx_j:
             bs = self.block_size
             h = self.hashes(tokens) if hashes is None else hashes
@@ -95,10 +106,10 @@ class PrefixTracker:
             for j in approx_j:
                 out[j] = bs * m[slots[j]]
                 cap[j] = bs * (max(n - 1, 0) // bs)
-        exact_j = [j for j, s in enumerate(slots) if s in self._exact_bs]
+        exact_j = [j for j, s in enumerate(slots) if s in exact_bs]
         by_bs: dict[int, np.ndarray] = {}
         for j in exact_j:
-            bs = self._exact_bs[slots[j]]
+            bs = exact_bs[slots[j]]
             if bs not in by_bs:
                 h = self._exact_hasher[bs].hashes(tokens)
                 among = 0

@@ -289,14 +289,14 @@ class Proxy:
         self.tracker.routed(url, hashes, uncapped[d.chosen])
         self.fleet.start(rid, k, n - predicted)
         # the record: every backend of the fleet (indicators before this decision), non-candidates with score inf
-        full_cached = [0] * nb
-        scores = [float("inf")] * nb
-        for j, i in enumerate(fit):
-            full_cached[i] = int(cached[j])
-            scores[i] = float(d.scores[j])
+        full_cached = np.zeros(nb)
+        full_cached[sel] = cached
+        scores = np.full(nb, np.inf)
+        scores[sel] = d.scores
         rec = RoutingDecision(time=round(t, 6), request_id=rid, chosen=k, scorer=d.scorer, prompt_tokens=n,
-                              cached_tokens=full_cached, queued_prefill_tokens=[int(x) for x in q],
-                              batch_size=[int(x) for x in run + wait], scores=scores,
+                              cached_tokens=full_cached.astype(np.int64).tolist(),
+                              queued_prefill_tokens=q.astype(np.int64).tolist(),
+                              batch_size=(run + wait).astype(np.int64).tolist(), scores=scores.tolist(),
                               prefix_class=hashes[0] if hashes else None)
         asyncio.get_running_loop().call_soon(self.observe, rec)
         return _Decision(rid, k, url, predicted, hashes, n)
