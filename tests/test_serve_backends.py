@@ -57,6 +57,7 @@ def test_vllm_and_llamacpp_state_is_scraped(run):
     assert v.kv_usage == pytest.approx(0.04419889502762431)
     assert (ll.engine, ll.running, ll.waiting, ll.max_model_len, ll.max_num_seqs) == ("llamacpp", 2, 2, 2048, 2)
     assert ll.kv_usage == pytest.approx(842 / 4096) and ll.total_tokens == 842
+    assert wait_until(lambda: {s["instance"] for s in _snapshots(px)} == {0, 1}, 5.0)
     snaps = _snapshots(px)
     by_inst = {s["instance"]: s for s in snaps}
     assert by_inst[0]["num_running"] == 4 and by_inst[0]["num_waiting"] == 4
@@ -108,3 +109,18 @@ def test_backend_tokenizer_is_cached_and_used_for_counts(run):
         for _ in range(3):
             assert c.post("/v1/completions", json={"prompt": "short prompt"}).status_code == 200
     assert f.tokenize_calls == 2 and px.proxy.counts.get("tokenize_cache_hit") == 2
+
+
+def test_block_size_follows_the_engines(run):
+    """Two vLLM backends exposing block_size=128 (the real capture): the approximate index
+    uses 128-token blocks, so predicted hits are multiples of 128."""
+    text = (ENG / "vllm_cpu_real_metrics.txt").read_text()
+    fakes = [FakeBackend(f"v{i}", metrics_text=text) for i in range(2)]
+    px = run(fakes)
+    assert px.proxy.tracker.block_size == 128
+    prompt = "p" * 4 * 300  # 300 approximate tokens: 2 whole 128-token blocks
+    with httpx.Client(base_url=px.url, timeout=10) as c:
+        for _ in range(2):
+            assert c.post("/v1/completions", json={"prompt": prompt}).status_code == 200
+    dec = [json.loads(ln) for ln in Path(px.proxy.cfg.telemetry).read_text().splitlines() if '"decision"' in ln][-1]
+    assert sorted(dec["cached_tokens"]) == [0, 256]

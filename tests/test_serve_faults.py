@@ -35,10 +35,10 @@ def _clean(px) -> None:
 def make_fleet(tmp_path):
     started = []
 
-    def make(n=2, **kw):
+    def make(n=2, health_interval=0.1, **kw):
         fakes = [FakeBackend(f"b{i}", **kw).start() for i in range(n)]
         cfg = ServeConfig(backends=[f.url for f in fakes], read_timeout=READ_TIMEOUT, connect_timeout=1.0,
-                          health_interval=0.1, scrape_interval=0.2, telemetry=str(tmp_path / "t.jsonl"))
+                          health_interval=health_interval, scrape_interval=0.2, telemetry=str(tmp_path / "t.jsonl"))
         px = ProxyThread(cfg).start()
         started.append((fakes, px))
         return fakes, px
@@ -75,7 +75,7 @@ def test_backend_killed_mid_stream_gives_an_sse_error_event(make_fleet):
 
 
 def test_dead_backend_retried_ejected_and_readmitted(make_fleet):
-    fakes, px = make_fleet(2)
+    fakes, px = make_fleet(2, health_interval=2.0)  # slow health checks: the request finds b0 dead first
     dead = fakes[0]
     dead.stop()  # connection refused from now on; b0 is the idle-fleet argmin
     with httpx.Client(base_url=px.url, timeout=10) as c:
@@ -86,14 +86,14 @@ def test_dead_backend_retried_ejected_and_readmitted(make_fleet):
         for i in range(5):  # ejected: nothing is sent its way
             assert c.post("/v1/completions", json={"prompt": f"while down {i}"}).json()["choices"][0]["text"] == "from b1"
         dead.start()  # same port
-        assert wait_until(lambda: px.proxy.fleet.backends[0].healthy, 5.0), "not readmitted"
+        assert wait_until(lambda: px.proxy.fleet.backends[0].healthy, 10.0), "not readmitted"
         texts = {c.post("/v1/completions", json={"prompt": "x" * 64 * (i + 1)}).json()["choices"][0]["text"]
                  for i in range(6)}
         assert "from b0" in texts
 
 
 def test_all_backends_dead_gives_502_then_503(make_fleet):
-    fakes, px = make_fleet(2)
+    fakes, px = make_fleet(2, health_interval=2.0)
     for f in fakes:
         f.stop()
     with httpx.Client(base_url=px.url, timeout=10) as c:
@@ -103,7 +103,7 @@ def test_all_backends_dead_gives_502_then_503(make_fleet):
         assert r.status_code == 503 and "no backend available" in r.json()["error"]["message"]
     for f in fakes:
         f.start()
-    assert wait_until(lambda: all(b.healthy for b in px.proxy.fleet.backends), 5.0)
+    assert wait_until(lambda: all(b.healthy for b in px.proxy.fleet.backends), 10.0)
 
 
 @pytest.mark.parametrize("mode,status,needle", [("500", 502, "answered HTTP 500: internal error: out of cheese"),

@@ -223,6 +223,7 @@ def make_app(proxy: Proxy, on_ready=None) -> Starlette:
             oks = await asyncio.gather(*(scrape(proxy._probe, b, now) if b.healthy else _false() for b in bs))
             if [b.url for b in proxy.fleet.backends] != [b.url for b in bs]:
                 continue  # membership changed while scraping: indices moved
+            proxy.adopt_block_size()
             for i, (b, ok) in enumerate(zip(bs, oks)):
                 snap = snapshot_of(b, i, now, stale=not ok)
                 if snap is not None:

@@ -88,7 +88,8 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
                    help="seconds between /metrics scrapes (default 1)")
     p.add_argument("--health-interval", type=_positive(float, "--health-interval"), default=2.0, metavar="S",
                    help="seconds between health checks (default 2)")
-    p.add_argument("--block-size", type=_positive(int, "--block-size"), default=16, help="prefix block size in tokens (16)")
+    p.add_argument("--block-size", type=_positive(int, "--block-size"),
+                   help="prefix block size in tokens (default: the engines' own, from vllm:cache_config_info, else 16)")
     p.add_argument("--tokenizer", choices=("approx", "backend"), default="approx",
                    help="approx: UTF-8 bytes / 4 (default); backend: the engines' /tokenize, cached")
     p.add_argument("--max-model-len", type=_positive(int, "--max-model-len"), metavar="TOKENS",

@@ -58,6 +58,13 @@ class PrefixTracker:
         self._map: dict[int, dict[int, tuple[int, int, int]]] = {}
         self.counts = Counter()
 
+    def set_block_size(self, block_size: int) -> None:
+        """Use ``block_size`` for the approximate index from now on (it starts empty)."""
+        self.block_size = block_size
+        self.hasher = BlockHasher(block_size, self.seed)
+        self.approx = ApproxPrefixIndex(self.slots_max, self.approx.capacity)
+        self.counts["block_size_changes"] += 1
+
     # ------------------------------------------------------------ slots
     def slot(self, url: str) -> int:
         s = self._slot.get(url)

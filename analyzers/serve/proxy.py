@@ -54,7 +54,7 @@ class ServeConfig:
     detector: str = "act"
     telemetry: str | None = None
     events: str | None = None
-    block_size: int = 16
+    block_size: int | None = None   # None: the engines' block size when they report one, else 16
     tokenizer: str = "approx"
     max_model_len: int | None = None
     cache_blocks: int = 100_000
@@ -125,7 +125,7 @@ class Proxy:
         self.cfg = cfg
         self.out = out
         self.fleet = Fleet(cfg.backends, default_max_len=cfg.max_model_len)
-        self.tracker = PrefixTracker(cfg.block_size, cfg.cache_blocks, seed=cfg.seed)
+        self.tracker = PrefixTracker(cfg.block_size or 16, cfg.cache_blocks, seed=cfg.seed)
         for b in self.fleet.backends:
             self.tracker.slot(b.url)
         self.router = Router(cfg.scorer, cfg.params, rng=np.random.default_rng(cfg.seed))
@@ -197,9 +197,24 @@ class Proxy:
         self.client = httpx.AsyncClient(limits=limits, timeout=timeout, trust_env=False)
         probe = httpx.Timeout(self.cfg.connect_timeout)
         self._probe = httpx.AsyncClient(timeout=probe, trust_env=False)
-        from .upstream import fetch_models
+        from .upstream import fetch_models, scrape
 
         await asyncio.gather(*(fetch_models(self._probe, b) for b in self.fleet.backends))
+        await asyncio.gather(*(scrape(self._probe, b, self.now()) for b in self.fleet.backends))
+        self.adopt_block_size()
+
+    def adopt_block_size(self) -> None:
+        """Without ``--block-size``, use the engines' block size (``vllm:cache_config_info``)
+        once they agree on one; the approximate index starts again (it can only hold a
+        few seconds of history at that point)."""
+        if self.cfg.block_size is not None:
+            return
+        sizes = {b.block_size for b in self.fleet.backends if b.block_size}
+        if len(sizes) == 1:
+            bs = sizes.pop()
+            if bs != self.tracker.block_size:
+                self.tracker.set_block_size(bs)
+                self.log(f"prefix blocks of {bs} tokens (the engines' block size)")
 
     async def close(self) -> None:
         for c in (self.client, getattr(self, "_probe", None)):
