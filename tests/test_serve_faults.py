@@ -130,7 +130,7 @@ def test_hanging_backends_give_504_within_the_bound(make_fleet):
         r = c.post("/v1/completions", json={"prompt": "are you there"})
         took = time.monotonic() - t
     assert r.status_code == 504 and "no answer within" in r.json()["error"]["message"]
-    assert took < 2 * READ_TIMEOUT + 1.0  # one try and one retry, each bounded by the read timeout
+    assert took < 2 * READ_TIMEOUT + 3.0  # one try and one retry, each bounded by the read timeout (the fakes hang 20 s)
     assert sum(f.received for f in fakes) == 2  # tried once, retried once, then given up (connections closed: _clean)
 
 
