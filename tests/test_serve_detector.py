@@ -4,6 +4,7 @@ external ``lmetric sidecar --follow`` on the telemetry file sees the same regime
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -81,3 +82,34 @@ def test_zero_factor_switches_the_live_scorer_and_the_sidecar_agrees(tmp_path):
     outside = [(d["regime"], d["transition"], d["time"]) for d in map(json.loads, proc.stdout.splitlines())
                if d.get("kind") == "transition"]
     assert outside == inproc and ("zero_factor", "enter") in [(r, k) for r, k, _ in outside]
+
+
+@pytest.mark.parametrize("mode", ["act", "watch", "off"])
+def test_detector_modes(tmp_path, mode):
+    """The same dominated zero-score picks (T4) fed to the proxy's detector: ``act`` switches
+    the live router, ``watch`` only reports, ``off`` runs no detector; the telemetry file
+    gets every record in all three modes."""
+    import io
+
+    from analyzers.serve.proxy import Proxy
+    from analyzers.telemetry.schema import RoutingDecision
+
+    out = io.StringIO()
+    tel = tmp_path / "t.jsonl"
+    px = Proxy(ServeConfig(backends=["http://127.0.0.1:1", "http://127.0.0.1:2"], scorer="lmetric-plain",
+                           detector=mode, telemetry=str(tel)), out=out)
+    try:
+        for i in range(20):
+            px.observe(RoutingDecision(time=float(i), request_id=i, chosen=0, scorer="lmetric-plain", prompt_tokens=16,
+                                       cached_tokens=[16, 0], queued_prefill_tokens=[0, 0], batch_size=[3, 0],
+                                       scores=[0.0, 0.0]))
+    finally:
+        asyncio.run(px.close())  # closes the telemetry file (no HTTP clients were started)
+    assert len(tel.read_text().splitlines()) == 20
+    if mode == "off":
+        assert px.sidecar is None and out.getvalue() == "" and px.router.name == "lmetric-plain"
+        return
+    assert "zero_factor" in px.sidecar.monitor.active()
+    assert "zero_factor" in out.getvalue() and "ENTER" in out.getvalue()
+    assert px.router.name == ("lmetric" if mode == "act" else "lmetric-plain")
+    assert ("ACTION scorer -> lmetric" in out.getvalue()) == (mode == "act")
