@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test check paper-checks lock clean bench
+.PHONY: install demo test check paper-checks lock clean bench bench-install bench-serve
 
 $(STAMP): pyproject.toml requirements.lock requirements-e2e.lock
 	$(PYTHON) -m venv $(VENV)
@@ -47,3 +47,13 @@ bench: install
 	$(PY) -m benchmarks.bench_simulator
 	$(PY) -m benchmarks.bench_router
 	$(PY) -m benchmarks.bench_detector
+
+## the peer routers for the serving benchmarks: sglang-router 0.3.2 and vllm-router 0.1.17 (Rust wheels,
+## pinned with their extra dependencies in requirements-bench.lock; ~2 min each from a cold cache)
+bench-install: install
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-bench.lock
+
+## proxy speed against fake backends, then routers side by side on real llama.cpp engines (~10 min)
+bench-serve: bench-install
+	$(PY) -m benchmarks.bench_serve
+	$(PY) -m benchmarks.bench_real_engines

@@ -29,7 +29,7 @@ __all__ = ["RouterSpec", "router_spec", "start_router", "router_available", "ROU
 
 # router kind -> (policies it accepts, python module that must be importable)
 ROUTERS = {
-    "lmetric": (None, "analyzers"),
+    "lmetric": (None, "analyzers.serve"),
     "sglang": (("cache_aware", "round_robin", "random", "power_of_two"), "sglang_router"),
     "vllm": (("cache_aware", "round_robin", "random", "power_of_two", "consistent_hash", "sticky_least_loaded"),
              "vllm_router"),
