@@ -127,3 +127,24 @@ def test_router_spec_rejects_unknown_policies():
         router_spec("vllm", ["http://127.0.0.1:1"], port=1)
     with pytest.raises(ValueError, match="at least one backend"):
         router_spec("lmetric:lmetric", [], port=1)
+
+
+def test_replay_cli_prints_the_summary_row(fake, capsys):
+    from analyzers.cli import main
+
+    rc = main(["replay", "--url", fake.url, "--engine", fake.url, "--model", MODEL, "--prompts", "1", "--sessions", "2",
+               "--turns", "2", "--system-words", "20"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    row = [line for line in out.splitlines() if line.startswith(f"| {fake.url} |")]
+    assert len(row) == 1 and row[0].startswith(f"| {fake.url} | 4 | 0 |"), out
+    assert "| 0 / " in row[0], "engine counters read: 0 cached tokens on the fake"
+
+
+def test_replay_cli_unreachable_engine_is_one_line(capsys):
+    from analyzers.cli import main
+
+    dead = f"http://127.0.0.1:{free_port()}"
+    assert main(["replay", "--url", dead, "--engine", dead]) == 2
+    out = capsys.readouterr().out.strip()
+    assert out.startswith("lmetric replay: cannot read engine counters: ConnectError") and "\n" not in out
