@@ -22,7 +22,7 @@ import time
 
 from analyzers.engines import router_available
 from analyzers.loadgen import PrefixWorkload, format_table
-from analyzers.loadgen.compare import compare_routers
+from analyzers.loadgen.compare import compare_routers, start_fleet
 from benchmarks.serve_load import machine_line
 
 DEFAULT_ROUTERS = ("lmetric:lmetric,lmetric:round-robin,lmetric:least-loaded,sglang:cache_aware,sglang:round_robin,"
@@ -56,6 +56,12 @@ def main(argv=None) -> int:
     print(f"bench_real_engines: {w.n_requests} requests per router ({a.prompts} system prompts x {a.sessions} sessions x "
           f"{a.turns} turns, {a.concurrency} sessions at a time, seed {a.seed}), 3 llama.cpp servers per router")
     print(f"machine: {machine_line()}")
+    t_fleet = time.monotonic()
+    with start_fleet(3) as fleet:
+        starts = ", ".join(f"{p.start_seconds:.2f}" for p in fleet.procs)
+        rss = ", ".join(f"{p.rss_mib():.0f}" for p in fleet.procs)
+        print(f"a fleet of 3 llama.cpp servers: started in {time.monotonic() - t_fleet:.1f} s (each to ready: {starts} s), "
+              f"RSS {rss} MiB")
     rows, machines = [], []
     t0 = time.monotonic()
     for label in labels:
