@@ -13,31 +13,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import numpy as np
 
-__all__ = ["LoadResult", "run_load", "machine_line", "cpu_model"]
+from benchmarks._common import machine_line  # noqa: F401  (re-exported for the serving benchmarks)
 
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
-
-
-def machine_line() -> str:
-    """CPU model, cores and the load average, to print beside every figure."""
-    la = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
-    return f"[{cpu_model()}, {os.cpu_count()} cores, load average {la[0]:.2f} {la[1]:.2f} {la[2]:.2f}]"
+__all__ = ["LoadResult", "run_load", "make_bodies", "machine_line"]
 
 
 @dataclass
