@@ -39,6 +39,7 @@ def main(argv=None) -> int:
     ap.add_argument("--max-tokens", type=int, default=16)
     ap.add_argument("--concurrency", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--lmetric-args", default="", help="extra arguments for lmetric serve, e.g. '--tokenizer backend'")
     a = ap.parse_args(argv)
     if a.quick:
         a.routers, a.prompts, a.sessions, a.turns = "lmetric:round-robin,lmetric:lmetric", 2, 2, 2
@@ -55,6 +56,8 @@ def main(argv=None) -> int:
         return 2
     print(f"bench_real_engines: {w.n_requests} requests per router ({a.prompts} system prompts x {a.sessions} sessions x "
           f"{a.turns} turns, {a.concurrency} sessions at a time, seed {a.seed}), 3 llama.cpp servers per router")
+    if a.lmetric_args:
+        print(f"lmetric serve runs with: {a.lmetric_args}")
     print(f"machine: {machine_line()}")
     t_fleet = time.monotonic()
     with start_fleet(3) as fleet:
@@ -65,7 +68,8 @@ def main(argv=None) -> int:
     rows, machines = [], []
     t0 = time.monotonic()
     for label in labels:
-        rows += compare_routers([label], w, seed=a.seed, concurrency=a.concurrency, log=lambda s: None)
+        rows += compare_routers([label], w, seed=a.seed, concurrency=a.concurrency, log=lambda s: None,
+                                extra_args={"lmetric": a.lmetric_args.split()})
         machines.append(machine_line())
         print(f"  {label}: done at {time.monotonic() - t0:.0f} s {machines[-1]}", flush=True)
     print()

@@ -67,13 +67,15 @@ def run_through(label: str, base_url: str, engine_urls: list[str], workload: Pre
 
 
 def compare_routers(labels: list[str], workload: PrefixWorkload, seed: int = 0, concurrency: int = 3,
-                    n_engines: int = 3, fleet_kw: dict | None = None, log=print) -> list[Summary]:
+                    n_engines: int = 3, fleet_kw: dict | None = None, log=print,
+                    extra_args: dict[str, list[str]] | None = None) -> list[Summary]:
     """For each router label (``KIND:POLICY``, see :func:`analyzers.engines.router_spec`): a fresh
-    fleet, the router in front, the workload through it; one :class:`Summary` each."""
+    fleet, the router in front (with ``extra_args[KIND]`` appended to its command line), the
+    workload through it; one :class:`Summary` each."""
     out = []
     for label in labels:
         with start_fleet(n_engines, **(fleet_kw or {})) as fleet:
-            router = start_router(label, fleet.urls)
+            router = start_router(label, fleet.urls, extra_args=(extra_args or {}).get(label.split(":", 1)[0]))
             try:
                 s = run_through(label, router.url, fleet.urls, workload, seed, concurrency)
             finally:
