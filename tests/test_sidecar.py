@@ -89,7 +89,7 @@ def test_scraper_reads_instances_and_marks_a_dead_one_stale_not_dropped():
         m = RegimeMonitor(3)
         for s in first + second:
             m.process(s)
-        assert m.bad_records["counter_reset"] == 1 and m.records["snapshot"] == 6
+        assert m.notes["counter_reset"] == 1 and not m.bad_records and m.records["snapshot"] == 6
         sc.close()
     finally:
         srv.shutdown()

@@ -76,6 +76,9 @@ class RegimeDetector(ABC):
 
     regime = "regime"
 
+    #: per-key (prefix class) tests kept at most, besides the active ones (see :meth:`_trim`)
+    max_keys = 4096
+
     def __init__(self, p0: float = 0.02, p1: float = 0.5, alpha: float = 1e-5, beta: float = 1e-3, min_dwell: float = 30.0):
         self._hp = dict(p0=p0, p1=p1, alpha=alpha, beta=beta, min_dwell=min_dwell)
         self._tests: dict[int | None, Hysteresis] = {}
@@ -94,7 +97,11 @@ class RegimeDetector(ABC):
         or the regime is active, so the common quiet path stays cheap)."""
         self.events += 1
         self.positives += bool(bit)
+        if key is not None and not bit and key not in self._tests:
+            return []  # a fresh test fed a 0 bit stays at 0: create tests lazily (lossless)
         test = self._test(key)
+        if key is not None and len(self._tests) > self.max_keys:
+            self._trim()
         if bit or test.active:
             self._evidence[key] = evidence() if callable(evidence) else evidence
         kind = test.update(bit, t)
@@ -103,6 +110,22 @@ class RegimeDetector(ABC):
         ev = self._evidence.get(key, {})
         reason = ev.get("why", "")
         return [Transition(t, self.regime, kind, key, reason if kind == "enter" else "evidence back to normal", ev)]
+
+    def _trim(self) -> None:
+        """Bound the per-key state: drop inactive tests whose statistic is back at 0 (a
+        fresh test is identical, so nothing is lost); if more than ``max_keys`` remain,
+        drop the inactive ones with the smallest statistics down to ``3/4 max_keys``
+        (those classes restart their evidence from 0). Active keys are never dropped."""
+        idle = [k for k, t in self._tests.items() if k is not None and not t.active and t.statistic == 0.0]
+        for k in idle:
+            del self._tests[k]
+            self._evidence.pop(k, None)
+        if len(self._tests) > self.max_keys:
+            cand = sorted((t.statistic, i, k) for i, (k, t) in enumerate(self._tests.items())
+                          if k is not None and not t.active)
+            for _, _, k in cand[:len(self._tests) - self.max_keys * 3 // 4]:
+                del self._tests[k]
+                self._evidence.pop(k, None)
 
     @abstractmethod
     def update(self, record, notes=(), view: DecisionView | None = None) -> list[Transition]:
@@ -128,15 +151,16 @@ class RegimeDetector(ABC):
 class _ClassWindow:
     """Arrival shares of prefix classes over a trailing time window."""
 
-    def __init__(self, window_s: float):
+    def __init__(self, window_s: float, max_arrivals: int = 200_000):
         self.window_s = window_s
+        self.max_arrivals = max_arrivals  # memory bound: above ~3,300 arrivals/s the window shortens
         self._q: deque[tuple[float, int | None]] = deque()
         self._counts: dict[int | None, int] = {}
 
     def add(self, t: float, c: int | None) -> None:
         self._q.append((t, c))
         self._counts[c] = self._counts.get(c, 0) + 1
-        while self._q and self._q[0][0] < t - self.window_s:
+        while self._q and (self._q[0][0] < t - self.window_s or len(self._q) > self.max_arrivals):
             _, old = self._q.popleft()
             self._counts[old] -= 1
             if not self._counts[old]:
@@ -274,13 +298,17 @@ class PaperHotspotDetector(RegimeDetector):
             if not fails:
                 del self._confirmed[c]
                 self._streak.pop(c, None)
+                self._evidence.pop(c, None)
                 return [Transition(record.time, self.regime, "exit", c, "Equation 2 holds again",
                                    {"share": round(share, 4), "holders": int(m), "instances": n})]
             return []
         if not (fails and self.win.count(c) >= self.min_arrivals):
             self._streak.pop(c, None)
             return []
-        self._streak[c] = self._streak.get(c, 0) + 1 if inside_best else 0
+        if not inside_best:
+            self._streak.pop(c, None)  # a 0 streak is the default: keep no entry (memory)
+            return []
+        self._streak[c] = self._streak.get(c, 0) + 1
         if self._streak[c] >= 2 * m:
             self.positives += 1
             self._confirmed[c] = record.time

@@ -22,7 +22,7 @@ import json
 import time as _time
 from typing import IO, Iterator, Sequence
 
-__all__ = ["jsonl_records", "parse_metrics", "PrometheusScraper", "METRIC_MAP"]
+__all__ = ["JsonlSource", "jsonl_records", "parse_metrics", "PrometheusScraper", "METRIC_MAP"]
 
 # snapshot field -> metric sample names, current first, then legacy / other engines
 METRIC_MAP: dict[str, tuple[str, ...]] = {
@@ -39,35 +39,86 @@ _INT_FIELDS = {"num_running", "num_waiting", "prefix_cache_queries_total", "pref
                "num_preemptions_total", "prompt_tokens_total", "generation_tokens_total"}
 
 
-def jsonl_records(fh: IO[str], *, follow: bool = False, poll_s: float = 0.2, stop=None) -> Iterator[dict]:
-    """Yield one dict per line. With ``follow``, keep reading appended lines (like
-    ``tail -f``) until ``stop`` (a ``threading.Event``) is set."""
-    line_no = 0
-    buf = ""
-    while True:
-        chunk = fh.readline()
-        if not chunk:
-            if not follow or (stop is not None and stop.is_set()):
-                if buf.strip():
-                    yield _parse(buf, line_no + 1)
-                return
-            _time.sleep(poll_s)
-            continue
-        buf += chunk
-        if not buf.endswith("\n"):
-            continue  # a partial line still being written
-        line_no += 1
-        line, buf = buf, ""
-        if line.strip():
-            yield _parse(line, line_no)
+MAX_LINE = 1 << 20  # bytes; a longer line is dropped as ``too_long`` (memory bound)
 
 
-def _parse(line: str, line_no: int) -> dict:
+class JsonlSource:
+    """JSON lines from a binary (or text) stream, one dict per line, never raising.
+
+    Each line is decoded on its own, so a bad byte costs only its line. Bad lines
+    become marker records the validator counts: ``{"kind": "non_utf8"}``,
+    ``"unparsable"`` (not JSON, an integer of more than 4,300 digits, nesting too deep),
+    ``"too_long"`` (over ``max_line`` bytes), ``"empty_line"``; a JSON value that is not
+    an object is passed on (dropped as ``not_an_object``). ``offset`` is the byte offset
+    just after the last line yielded (for ``--resume``). With ``follow``, appended lines
+    are read as they come (like ``tail -f``) until ``stop`` (a ``threading.Event``) is set.
+
+    >>> import io
+    >>> src = JsonlSource(io.BytesIO(b'{"kind": "x"}\\n\\xff\\n\\n[1]\\n{"a": 1}'))
+    >>> [r.get("kind", "?") if isinstance(r, dict) else r for r in src], src.offset
+    (['x', 'non_utf8', 'empty_line', [1], '?'], 29)
+    """
+
+    def __init__(self, fh: IO, *, follow: bool = False, poll_s: float = 0.2, stop=None, max_line: int = MAX_LINE,
+                 offset: int = 0):
+        self.fh, self.follow, self.poll_s, self.stop, self.max_line = fh, follow, poll_s, stop, max_line
+        self.offset = offset
+        self.line_no = 0
+
+    def __iter__(self) -> Iterator:
+        fh, limit = self.fh, self.max_line + 1
+        buf = b""
+        skipping = False  # inside an over-long line: discard up to its newline
+        while True:
+            chunk = fh.readline(limit)
+            if isinstance(chunk, str):
+                chunk = chunk.encode("utf-8", "surrogateescape")
+            if not chunk:
+                if not self.follow or (self.stop is not None and self.stop.is_set()):
+                    if buf and not skipping:
+                        self.line_no += 1
+                        self.offset += len(buf)
+                        yield _parse(buf, self.line_no)
+                    return
+                _time.sleep(self.poll_s)
+                continue
+            if skipping:
+                self.offset += len(chunk)
+                if chunk.endswith(b"\n"):
+                    skipping = False
+                continue
+            buf += chunk
+            if not buf.endswith(b"\n"):
+                if len(buf) > self.max_line:
+                    self.line_no += 1
+                    self.offset += len(buf)
+                    buf, skipping = b"", True
+                    yield {"kind": "too_long", "line": self.line_no}
+                continue  # else a partial line still being written
+            self.line_no += 1
+            line, buf = buf, b""
+            self.offset += len(line)
+            yield _parse(line, self.line_no)
+
+
+def jsonl_records(fh: IO, *, follow: bool = False, poll_s: float = 0.2, stop=None) -> Iterator:
+    """Yield one record per line of ``fh`` (see :class:`JsonlSource`)."""
+    return iter(JsonlSource(fh, follow=follow, poll_s=poll_s, stop=stop))
+
+
+def _parse(line: bytes, line_no: int):
+    if not line.strip():
+        return {"kind": "empty_line", "line": line_no}
     try:
-        obj = json.loads(line)
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        return {"kind": "non_utf8", "line": line_no}
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         return {"kind": "unparsable", "line": line_no, "error": exc.msg}
-    return obj if isinstance(obj, dict) else {"kind": "unparsable", "line": line_no, "error": "not an object"}
+    except (ValueError, RecursionError) as exc:  # > 4,300-digit integers, nesting too deep
+        return {"kind": "unparsable", "line": line_no, "error": str(exc)[:80]}
 
 
 def parse_metrics(text: str, instance: int, time: float) -> dict:
