@@ -85,7 +85,7 @@ MAX_AGE = 1e6              # snapshot age, seconds
 MAX_STEP_MS = 1e9
 _SNAP_BOUNDS = {"time": MAX_TIME, "num_running": MAX_COUNT, "num_waiting": MAX_COUNT, "kv_usage": 1.0,
                 "queued_prefill_tokens": MAX_TOKENS, "total_tokens": MAX_COUNTER, "last_step_ms": MAX_STEP_MS,
-                "max_num_seqs": MAX_COUNT, **{c: MAX_COUNTER for c in _SNAP_COUNTERS}}
+                "max_num_seqs": MAX_COUNT, "age_s": MAX_AGE, **{c: MAX_COUNTER for c in _SNAP_COUNTERS}}
 _IND_BOUNDS = (MAX_TOKENS, MAX_TOKENS, MAX_COUNT)
 _MAX_KEY = 2**64            # prefix classes and request ids: 64-bit hashes at most
 _MAX_STR = 256
