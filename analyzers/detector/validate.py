@@ -160,7 +160,7 @@ class RecordValidator:
     """
 
     def __init__(self, n_instances: int | None = None, gap_s: float = 5.0, max_skew: float = 3600.0,
-                 rebase_after: int = 3, dedup: int = 65_536):
+                 rebase_after: int = 1000, dedup: int = 65_536):
         self.n = n_instances
         self.gap_s = gap_s
         self.max_skew = max_skew
