@@ -17,7 +17,6 @@ the paper's detector, and the best linear λ of a grid (by P99 TTFT).
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys

@@ -23,6 +23,8 @@ from analyzers.sim.profiles import get_profile
 from analyzers.sim.request import BLOCK_SIZE, Request
 from analyzers.sim.workloads import bundled_path, load_mooncake, transform
 
+from .text import transition_line
+
 __all__ = ["demo_scenario", "run_demo"]
 
 
@@ -60,15 +62,14 @@ def run_demo(out: IO[str] | None = None, seed: int = 0) -> int:
     if not mon.transitions:
         print("  none", file=out)
     for tr in mon.transitions:
-        key = "" if tr.key is None else f" class {tr.key}"
-        print(f"  {tr.time:8.1f}s  {tr.regime:<17}{key} {tr.kind.upper():<5} {tr.reason}", file=out)
+        print("  " + transition_line(tr), file=out)
     print("\nFallbacks applied:", file=out)
     if not mon.policy.actions:
         print("  none", file=out)
     for a in mon.policy.actions:
         print(f"  {a.time:8.1f}s  {a.regime:<17} {a.action}", file=out)
-    bad = dict(mon.bad_records)
-    print(f"\nTelemetry: {sum(mon.records.values())} records, bad: {bad or 'none'}", file=out)
+    bad = ", ".join(f"{k} {v}" for k, v in sorted(mon.bad_records.items())) or "none"
+    print(f"\nTelemetry: {sum(mon.records.values()):,} records, dropped: {bad}", file=out)
     print(f"\n{'':<34}{'TTFT mean':>10}{'TTFT p99':>10}{'TPOT mean':>11}{'TPOT p99':>10}", file=out)
     for mode, label in (("lmetric", "LMetric (no mitigation)"), ("detector", "LMetric + detector (mitigated)")):
         s = summarise(runs[mode].result.results, runs[mode].result.makespan)
