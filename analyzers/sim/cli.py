@@ -123,6 +123,18 @@ def config_from_args(a: argparse.Namespace, scorer: str) -> SimConfig:
 def _progress(total: int, quiet: bool, label: str):
     if quiet:
         return None, None
+    if not sys.stderr.isatty():  # a log or a pipe: a plain line every 10% (a bar would print nothing)
+        import contextlib
+        import time
+
+        t0 = time.monotonic()
+        step = max(1, total // 10)
+
+        def line(n: int) -> None:
+            if n % step == 0 or n == total:
+                print(f"{label}: {n:,}/{total:,} requests, {time.monotonic() - t0:.0f} s", file=sys.stderr, flush=True)
+
+        return contextlib.nullcontext(), line
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.console import Console
 
@@ -239,7 +251,12 @@ def main_simulate(argv: Sequence[str] | None = None, prog: str = "lmetric simula
         from .plots import plot_cdfs
 
         plot_cdfs(by_scorer, out / "latency_cdf.png")
-    print(f"\nwrote {out}/ (requests.csv, telemetry.jsonl, summary.json{', plots' if not a.no_plots else ''})")
+    files = f"requests.csv, telemetry.jsonl, summary.json{', instances.png' if not a.no_plots else ''}"
+    if len(cfgs) > 1:
+        print(f"\nwrote {', '.join(f'{out / c.scorer}/' for c in cfgs)} (each: {files})"
+              + (f" and {out / 'latency_cdf.png'}" if not a.no_plots else ""))
+    else:
+        print(f"\nwrote {out}/ ({files}{', latency_cdf.png' if not a.no_plots else ''})")
     return 0
 
 
