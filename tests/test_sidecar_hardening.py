@@ -295,6 +295,28 @@ def test_resume_continues_after_the_last_record_without_duplicates(tmp_path):
         assert seqs == list(range(1, len(seqs) + 1))
 
 
+def test_follow_reads_appended_lines_through_the_cli(tmp_path):
+    clean = clean_stream()
+    lines = [json.dumps(r).encode() + b"\n" for r in clean]
+    src, ev = tmp_path / "t.jsonl", tmp_path / "ev.jsonl"
+    src.write_bytes(b"".join(lines[:1000]))
+
+    def writer():
+        with src.open("ab") as fh:
+            for k in range(1000, len(lines), 700):
+                time.sleep(0.1)
+                fh.write(b"".join(lines[k:k + 700]))
+                fh.flush()
+
+    w = threading.Thread(target=writer)
+    w.start()
+    code = main(["sidecar", "--source", str(src), "--follow", "--duration", "3", "--instances", "4", "--events", str(ev)])
+    w.join()
+    assert code == 0
+    regimes = {(e[1], e[2]) for e in _events(ev)}
+    assert {("saturation", "enter"), ("saturation", "exit"), ("heterogeneity", "enter")} <= regimes
+
+
 def test_sigterm_on_an_idle_stdin_stops_promptly_with_the_summary():
     proc = subprocess.Popen([sys.executable, "-m", "analyzers", "sidecar", "--source", "-", "--instances", "2"],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

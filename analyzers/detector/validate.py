@@ -75,6 +75,20 @@ _SNAP_COUNTERS = ("prefix_cache_queries_total", "prefix_cache_hits_total", "num_
 _DEC_REQUIRED = ("time", "request_id", "chosen", "prompt_tokens", "cached_tokens", "queued_prefill_tokens", "batch_size")
 _DEC_INDICATORS = ("cached_tokens", "queued_prefill_tokens", "batch_size")
 
+
+def _required(d: dict) -> tuple:
+    g = d.get
+    return (g("time"), g("request_id"), g("chosen"), g("prompt_tokens"), g("cached_tokens"), g("queued_prefill_tokens"),
+            g("batch_size"))
+
+
+def decision_record(d: dict) -> RoutingDecision:
+    """The record of a validated decision dict (defaults for the optional fields)."""
+    age = d.get("snapshot_age")
+    return RoutingDecision(d["time"], d["request_id"], d["chosen"], d.get("scorer", ""), d["prompt_tokens"],
+                           d["cached_tokens"], d["queued_prefill_tokens"], d["batch_size"], d.get("scores") or [],
+                           0.0 if age is None else age, d.get("session"), d.get("prefix_class"), d.get("output_tokens"))
+
 # Upper bounds of plausible values; a larger finite value is dropped as ``out_of_range``
 # (it would otherwise swamp a mean or a ratio and move a flag).
 MAX_TIME = 1e11            # seconds (relative, or Unix time up to the year 5138)
@@ -121,6 +135,21 @@ def _scalar(v, bound: float) -> str | None:
 
 def _decision_meta(d: dict) -> str | None:
     """Drop reason for a decision's scalar fields (everything but the indicator lists)."""
+    t, pt, rid, c = d["time"], d["prompt_tokens"], d["request_id"], d["chosen"]
+    pc, sc, ses = d.get("prefix_class"), d.get("scorer", ""), d.get("session")
+    age, out = d.get("snapshot_age", 0.0), d.get("output_tokens")
+    # the common case in one expression (NaN fails every comparison, so it takes the slow path)
+    if ((type(t) is float or type(t) is int) and 0 <= t <= MAX_TIME and (type(pt) is int or type(pt) is float)
+            and 0 <= pt <= MAX_TOKENS and type(c) is int and (type(rid) is int and -_MAX_KEY <= rid <= _MAX_KEY)
+            and (pc is None or (type(pc) is int and -_MAX_KEY <= pc <= _MAX_KEY)) and type(sc) is str
+            and len(sc) <= _MAX_STR and ses is None and (age is None or ((type(age) is float or type(age) is int)
+                                                                          and 0 <= age <= MAX_AGE))
+            and (out is None or (type(out) is int and 0 <= out <= MAX_TOKENS))):
+        return None
+    return _decision_meta_slow(d)
+
+
+def _decision_meta_slow(d: dict) -> str | None:
     r = _scalar(d["time"], MAX_TIME) or _scalar(d["prompt_tokens"], MAX_TOKENS)
     if r:
         return r
@@ -272,12 +301,12 @@ class RecordValidator:
                 self.n is not None and n != self.n):
             return "bad_lengths", None
         for lst, bound in zip(ind, _IND_BOUNDS):  # builtins over short lists beat numpy here; bools count as numbers
-            if not all(isinstance(x, (int, float)) for x in lst):
-                return "non_numeric", None
             try:
-                total = sum(lst)
+                total = sum(lst)  # TypeError for anything but numbers (strings, lists, objects, null)
                 if not math.isfinite(total):
                     return "nan", None
+            except TypeError:
+                return "non_numeric", None
             except OverflowError:
                 return "out_of_range", None
             if min(lst) < 0:
@@ -286,10 +315,11 @@ class RecordValidator:
                 return "out_of_range", None
         sc = None
         if scores:  # scores may be negative (max-score rules) or inf (excluded), never NaN
-            if not all(isinstance(x, (int, float)) for x in scores):
-                return "non_numeric", None
             try:
+                sum(scores)  # TypeError for anything but numbers
                 sc = np.array(scores, dtype=float)
+            except TypeError:
+                return "non_numeric", None
             except OverflowError:
                 return "out_of_range", None
             if np.isnan(sc).any():
@@ -340,7 +370,7 @@ class RecordValidator:
         if reason:
             return None if reason == "future" else self._bad(reason)
         self._accept_decision(d)
-        rec = RoutingDecision.from_dict(d)
+        rec = decision_record(d)
         self.view = DecisionView(rec, arr[0], arr[1], arr[2], sc)
         return rec
 
@@ -355,9 +385,9 @@ class RecordValidator:
         ``(record, view)`` or ``None``; ``batch`` holds the accepted rows as 2-D arrays
         (``None`` when the run had to be checked record by record)."""
         try:
-            if not all(isinstance(d, dict) and d.get("kind") == "decision"
-                       and all(d.get(f) is not None for f in _DEC_REQUIRED) for d in dicts):
-                raise ValueError("structure")
+            for d in dicts:
+                if type(d) is not dict or d.get("kind") != "decision" or None in _required(d):
+                    raise ValueError("structure")
             arr = np.array([[d["cached_tokens"], d["queued_prefill_tokens"], d["batch_size"]] for d in dicts])
             meta = np.array([[d["time"], d["prompt_tokens"]] for d in dicts])
             if arr.ndim != 3 or arr.dtype.kind not in "iuf" or meta.dtype.kind not in "iuf" or arr.shape[2] == 0 or (
@@ -395,7 +425,7 @@ class RecordValidator:
                 continue
             scores = None if scores_all is None else scores_all[i]
             self._accept_decision(d)
-            rec = RoutingDecision.from_dict(d)
+            rec = decision_record(d)
             pairs.append((rec, DecisionView.from_parts(arr[i, 0], arr[i, 1], arr[i, 2], p[i], x[i], y[i], scores)))
             keep.append(i)
         k = np.array(keep, dtype=int)

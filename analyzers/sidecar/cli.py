@@ -264,12 +264,14 @@ def _run_jsonl(a, sidecar, stop: threading.Event, beat, state: dict, resume_at: 
     fh = sys.stdin.buffer if a.source == "-" else open(a.source, "rb")
     follow = a.follow and a.source != "-"
     try:
-        src = JsonlSource(fh, follow=follow, stop=stop, poll_s=0.05)
+        src = JsonlSource(fh, follow=follow, stop=stop, poll_s=0.05, idle_marker=follow)
         records = iter(src)
         if resume_at:  # rebuild the detectors' state quietly (same 512-record runs), then continue
             sidecar.quiet = True
             buf: list = []
             for rec in records:
+                if rec is None:  # (following) caught up before the resume point
+                    break
                 buf.append(rec)
                 if src.offset >= resume_at or len(buf) == 512:
                     sidecar.feed_many(buf)
@@ -283,13 +285,21 @@ def _run_jsonl(a, sidecar, stop: threading.Event, beat, state: dict, resume_at: 
                 print(f"warning: {a.source} is shorter than the resume point ({resume_at} bytes): it was replaced "
                       "or truncated; nothing new was read", file=sys.stderr)
         state["blocking"] = a.source == "-"
-        if follow:  # live: one record at a time, for the lowest latency
+        if follow:  # live: everything available at once (runs of up to 512), then wait for more
+            buf: list = []
             for rec in records:
-                sidecar.position = src.offset
-                sidecar.feed(rec)
+                if rec is not None:
+                    buf.append(rec)
+                if buf and (rec is None or len(buf) >= 512):
+                    sidecar.position = src.offset
+                    sidecar.feed_many(buf) if len(buf) > 1 else sidecar.feed(buf[0])
+                    buf = []
                 beat()
                 if stop.is_set():
                     break
+            if buf:
+                sidecar.position = src.offset
+                sidecar.feed_many(buf)
         else:  # a file or a pipe: vectorised runs of up to 512 records
             while not stop.is_set():
                 state["blocking"] = a.source == "-"

@@ -18,11 +18,12 @@ Malformed input never raises here: an unparsable JSON line becomes a
 
 from __future__ import annotations
 
-import json
 import time as _time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import IO, Iterator, Sequence
+
+import orjson
 
 from analyzers.telemetry.engine_metrics import (MAX_EXPOSITION_BYTES, ExpositionError, parse_exposition, parse_props,
                                                 parse_slots, to_snapshot)
@@ -41,7 +42,8 @@ class JsonlSource:
     ``"too_long"`` (over ``max_line`` bytes), ``"empty_line"``; a JSON value that is not
     an object is passed on (dropped as ``not_an_object``). ``offset`` is the byte offset
     just after the last line yielded (for ``--resume``). With ``follow``, appended lines
-    are read as they come (like ``tail -f``) until ``stop`` (a ``threading.Event``) is set.
+    are read as they come (like ``tail -f``) until ``stop`` (a ``threading.Event``) is set;
+    with ``idle_marker`` it yields ``None`` each time it has caught up with the writer.
 
     >>> import io
     >>> src = JsonlSource(io.BytesIO(b'{"kind": "x"}\\n\\xff\\n\\n[1]\\n{"a": 1}'))
@@ -50,8 +52,9 @@ class JsonlSource:
     """
 
     def __init__(self, fh: IO, *, follow: bool = False, poll_s: float = 0.2, stop=None, max_line: int = MAX_LINE,
-                 offset: int = 0):
+                 offset: int = 0, idle_marker: bool = False):
         self.fh, self.follow, self.poll_s, self.stop, self.max_line = fh, follow, poll_s, stop, max_line
+        self.idle_marker = idle_marker
         self.offset = offset
         self.line_no = 0
 
@@ -70,6 +73,8 @@ class JsonlSource:
                         self.offset += len(buf)
                         yield _parse(buf, self.line_no)
                     return
+                if self.idle_marker:
+                    yield None  # caught up: a consumer batching what is available flushes now
                 _time.sleep(self.poll_s)
                 continue
             if skipping:
@@ -97,18 +102,19 @@ def jsonl_records(fh: IO, *, follow: bool = False, poll_s: float = 0.2, stop=Non
 
 
 def _parse(line: bytes, line_no: int):
-    if not line.strip():
-        return {"kind": "empty_line", "line": line_no}
+    """One line -> its JSON value or a marker record. orjson (3-5x the stdlib's speed)
+    rejects what the stdlib would turn into surprises: NaN/Infinity literals, numbers
+    that overflow a double, nesting deeper than 1,024."""
     try:
-        text = line.decode("utf-8")
-    except UnicodeDecodeError:
-        return {"kind": "non_utf8", "line": line_no}
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        return {"kind": "unparsable", "line": line_no, "error": exc.msg}
-    except (ValueError, RecursionError) as exc:  # > 4,300-digit integers, nesting too deep
-        return {"kind": "unparsable", "line": line_no, "error": str(exc)[:80]}
+        return orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        if not line.strip():
+            return {"kind": "empty_line", "line": line_no}
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            return {"kind": "non_utf8", "line": line_no}
+        return {"kind": "unparsable", "line": line_no, "error": str(exc).split(":", 1)[0][:80]}
 
 
 def parse_metrics(text: str | bytes, instance: int, time: float, max_num_seqs: int | None = None) -> dict:
