@@ -438,3 +438,48 @@ def test_a_hung_target_keeps_the_interval_and_is_reported_with_its_reason(tmp_pa
         sc.close()
     finally:
         fe.close()
+
+
+# ---------------------------------------------------------------- README examples
+def _readme_sidecar_commands():
+    """The sidecar block of the README, continuation lines joined, comments dropped."""
+    from pathlib import Path
+
+    text = (Path(__file__).parent.parent / "README.md").read_text()
+    block = text.split("# the detector as a sidecar", 1)[1].split("\n\n", 1)[0]
+    cmds, cur = [], ""
+    for line in block.splitlines():
+        line = line.split("  #", 1)[0].strip() if "  #" in line else line.strip()
+        if not line:
+            continue
+        cur += " " + line.rstrip("\\").strip()
+        if not line.endswith("\\"):
+            cmds.append(cur.strip())
+            cur = ""
+    return cmds
+
+
+@pytest.mark.slow
+def test_readme_sidecar_examples_work_as_written_in_a_fresh_directory(tmp_path):
+    import shlex
+
+    cmds = _readme_sidecar_commands()
+    assert len(cmds) >= 5
+    for cmd in cmds:
+        argv = shlex.split(cmd)
+        assert argv[0] == ".venv/bin/lmetric", cmd
+        if argv[1:] == ["sidecar"] or argv[1] == "detector":
+            continue  # the demo and the evaluation have tests of their own (minutes each)
+        full = [sys.executable, "-m", "analyzers", *argv[1:]]
+        if "--scrape" in argv:  # unreachable example hosts: it must keep running, say why, and stop on SIGTERM
+            proc = subprocess.Popen(full, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            time.sleep(4)
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=20)
+            assert proc.returncode == 0 and b"Traceback" not in err, err
+            assert b"http://vllm-0:8000/metrics" in err and b"NO" in err  # the targets table says they are down
+            continue
+        proc = subprocess.run(full, cwd=tmp_path, capture_output=True, timeout=600)
+        err = proc.stderr.decode()
+        assert b"Traceback" not in proc.stderr, (cmd, err)
+        assert proc.returncode == 0 or "address already in use" in err, (cmd, err)

@@ -24,7 +24,7 @@ saturation          an instance at max_num_seqs with a growing queue         —
 >>> for k in range(40):
 ...     _ = d.update(InstanceSnapshot(time=float(k), instance=0, num_running=8, num_waiting=k, kv_usage=0.5,
 ...                                   max_num_seqs=8))
->>> d.active, d.evidence["None"]["threshold"], d.statistics()
+>>> d.active, d.evidence["None"]["threshold"]["max_num_seqs"], d.statistics()
 (True, 8, {'None': 0.0})
 """
 
@@ -228,7 +228,7 @@ class HotPrefixDetector(RegimeDetector):
             k = record.chosen
             j = int(np.argmin(np.where(holders, np.inf, (q + p) * y)))
             return {"why": f"this prompt prefix is {share:.0%} of recent requests but only {m} of {n} instances cache "
-                           f"it (T8 needs its share <= {m}/{n}), and those instances carry {ratio:.1f}x the others' "
+                           f"it (they can fairly take {m / n:.0%}), and those instances carry {ratio:.1f}x the others' "
                            "batch load", "share": round(share, 4), "prompt_tokens": record.prompt_tokens, "holders": np.flatnonzero(holders).tolist(), "instances": n,
                     "load_ratio": round(ratio, 3), "affinity_ratio": float(C.affinity_ratio(q[k], p[k], q[j], p[j])),
                     "threshold": {"share": round(m / n, 4), "load_ratio": 1 + self.slack},
@@ -300,7 +300,7 @@ class PaperHotspotDetector(RegimeDetector):
                 del self._confirmed[c]
                 self._streak.pop(c, None)
                 self._evidence.pop(c, None)
-                return [Transition(record.time, self.regime, "exit", c, "Equation 2 holds again",
+                return [Transition(record.time, self.regime, "exit", c, "its share is back within what its caching instances can take",
                                    {"share": round(share, 4), "holders": int(m), "instances": n})]
             return []
         if not (fails and self.win.count(c) >= self.min_arrivals):

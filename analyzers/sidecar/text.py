@@ -5,7 +5,7 @@ shown as a short stable hash with what the evidence says about it — the prompt
 and the class's share of recent arrivals.
 
 >>> class_label(1099511627776, {"share": 0.42, "prompt_tokens": 12_400})
-'class 5a9dc5a3 (12.4K-token prompts, 42% of arrivals)'
+'class f280245a (12.4K-token prompts, 42% of arrivals)'
 >>> class_label(None, {})
 ''
 """
