@@ -371,12 +371,13 @@ class FakeEngines:
     def __init__(self):
         self.k = [0, 0, 0]
         self.hang = threading.Event()
+        self.dark = threading.Event()  # set: /metrics/2 stops answering
         fe = self
 
         class H(BaseHTTPRequestHandler):
             def do_GET(self):
                 i = int(self.path.rsplit("/", 1)[-1])
-                if i == 9:
+                if i == 9 or (i == 2 and fe.dark.is_set()):
                     fe.hang.wait(10)
                     return
                 fe.k[i] += 1
@@ -434,7 +435,7 @@ def test_a_hung_target_keeps_the_interval_and_is_reported_with_its_reason(tmp_pa
         assert took < 0.35, took  # one hung target costs at most the timeout per round
         assert [s["instance"] for s in snaps] == [0]  # the hung one never answered: no snapshot
         st = [s.to_dict(4.0) for s in sc.status]
-        assert st[0]["up"] and not st[1]["up"] and "timeout" in st[1]["reason"] or "hanging" in st[1]["reason"]
+        assert st[0]["up"] and not st[1]["up"] and ("timeout" in st[1]["reason"] or "hanging" in st[1]["reason"])
         sc.close()
     finally:
         fe.close()
@@ -483,3 +484,47 @@ def test_readme_sidecar_examples_work_as_written_in_a_fresh_directory(tmp_path):
         err = proc.stderr.decode()
         assert b"Traceback" not in proc.stderr, (cmd, err)
         assert proc.returncode == 0 or "address already in use" in err, (cmd, err)
+
+
+@pytest.mark.slow
+def test_a_target_that_goes_dark_raises_staleness_and_shows_in_health(tmp_path):
+    fe = FakeEngines()
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    ev = tmp_path / "ev.jsonl"
+    argv = ["sidecar", *sum((["--scrape", fe.url(i)] for i in range(3)), []), "--interval", "0.05", "--timeout", "0.1",
+            "--stale-after", "0.3", "--duration", "3", "--events", str(ev), "--http", f"127.0.0.1:{port}"]
+    result = {}
+    th = threading.Thread(target=lambda: result.setdefault("code", main(argv)))
+    th.start()
+    try:
+        time.sleep(0.8)
+        fe.dark.set()
+        time.sleep(1.2)
+        with httpx.Client(timeout=2) as c:
+            health = c.get(f"http://127.0.0.1:{port}/health").json()
+            regimes = c.get(f"http://127.0.0.1:{port}/regimes").json()
+            metrics = c.get(f"http://127.0.0.1:{port}/metrics").text
+    finally:
+        th.join(timeout=20)
+        fe.close()
+    assert result["code"] == 0
+    assert health["status"] == "degraded" and health["targets_up"] == "2/3"
+    down = [t for t in health["targets"] if not t["up"]]
+    assert down[0]["url"] == fe.url(2) and ("timeout" in down[0]["reason"] or "hanging" in down[0]["reason"])
+    assert "staleness" in regimes["active"] and regimes["targets"][2]["up"] is False
+    assert re.search(r'lmetric_target_up\{instance="2",reason="[^"]+",url="[^"]+/metrics/2"\} 0.0', metrics)
+    docs = [json.loads(x) for x in ev.read_text().splitlines()]
+    assert any(d["kind"] == "target" and d["instance"] == 2 and not d["up"] for d in docs)
+    assert any(d["kind"] == "transition" and d["regime"] == "staleness" and d["transition"] == "enter" for d in docs)
+
+
+def test_heartbeat_when_stdout_is_not_a_terminal(tmp_path, capsys):
+    src = tmp_path / "t.jsonl"
+    src.write_bytes(b"".join(json.dumps(r).encode() + b"\n" for r in clean_stream(t_end=50.0)))
+    assert main(["sidecar", "--source", str(src), "--follow", "--duration", "1.2", "--heartbeat", "0.3",
+                 "--instances", "4"]) == 0
+    beats = [ln for ln in capsys.readouterr().err.splitlines() if "records read" in ln]
+    assert len(beats) >= 2 and "regimes active" in beats[-1]

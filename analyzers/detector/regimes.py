@@ -502,17 +502,22 @@ class StalenessDetector(RegimeDetector):
         self.max_age_s = max_age_s
         self._ages: dict[int, float] = {}
         self._scraped = False  # set by the first stale snapshot: a scraped source
+        self._round_t: float | None = None
 
     def _snapshot(self, record: InstanceSnapshot) -> list[Transition]:
-        """Scraped sources (no decisions): evidence once per round of snapshots = some
-        instance's last answer is older than ``max_age_s`` — the router would route on
-        state that old. Engaged by the first ``stale`` snapshot, so simulated streams
-        (never stale) are judged by the decision path alone."""
+        """Scraped sources (no decisions): evidence once per round of snapshots (at the
+        first snapshot of a new time) = some instance's last answer is older than
+        ``max_age_s`` — the router would route on state that old. Engaged by the first
+        ``stale`` snapshot, so simulated streams (never stale) are judged by the decision
+        path alone. An instance that never answered has no age (its target status says
+        why it is down)."""
         if record.stale:
             self._scraped = True
+        new_round = record.time != self._round_t
+        self._round_t = record.time
         self._ages[record.instance] = record.age_s if record.stale else 0.0
-        if not self._scraped or self.n is None or record.instance != self.n - 1:
-            return []
+        if not self._scraped or not new_round:
+            return []  # one evidence bit per round (a round's snapshots share their time)
         old = {i: a for i, a in sorted(self._ages.items()) if a > self.max_age_s}
         ev = {"why": f"instance {', '.join(map(str, old))} last answered {max(old.values(), default=0):.1f} s ago "
                      f"(limit {self.max_age_s:g} s): routing would use state that old",

@@ -103,7 +103,7 @@ def regime_effect(plain, mitigated, intervals, slack: float = 0.02) -> dict:
         return f"{v * 1000:.1f} ms" if k.startswith("TPOT") else f"{v:.2f} s"
 
     span = ", ".join(f"{a:.0f}-{b:.0f} s" for a, b in intervals)
-    figs = "; ".join(f"{k} {fmt(k, a)} -> {fmt(k, b)} ({rel.get(k, 0.0):+.0%})" for k, (a, b) in fig.items())
+    figs = "; ".join(f"{k} {fmt(k, a)} -> {fmt(k, b)} ({rel.get(k, 0.0):+.1%})" for k, (a, b) in fig.items())
     detail = "; ".join(x for x in (", ".join(better) + " better" if better else "",
                                    ", ".join(worse) + " worse" if worse else "") if x)
     sentence = f"flagged {span}, {len(pairs):,} requests: {figs}. The fallback {verdict}" + (
