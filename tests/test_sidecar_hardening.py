@@ -528,3 +528,53 @@ def test_heartbeat_when_stdout_is_not_a_terminal(tmp_path, capsys):
                  "--instances", "4"]) == 0
     beats = [ln for ln in capsys.readouterr().err.splitlines() if "records read" in ln]
     assert len(beats) >= 2 and "regimes active" in beats[-1]
+
+
+# ---------------------------------------------------------------- real captured expositions
+FIXTURES = __import__("pathlib").Path(__file__).parent / "fixtures" / "engines"
+
+
+def test_parse_metrics_on_real_vllm_under_load_has_what_the_detectors_need():
+    from analyzers.sidecar.sources import parse_metrics
+
+    s = parse_metrics((FIXTURES / "vllm_cpu_real_metrics_under_load.txt").read_text(), 0, 1.0)
+    # values from the capture: 4 running, 4 waiting, 489 engine steps (iteration_tokens_total_count),
+    # prefill + decode request seconds summed (99.07442 s)
+    assert (s["num_running"], s["num_waiting"], s["steps_total"]) == (4, 4, 489)
+    assert s["busy_ms_total"] == pytest.approx(99074.42, abs=0.01) and 0 < s["kv_usage"] < 1
+    assert "max_num_seqs" not in s  # vLLM does not expose it: --max-num-seqs supplies it
+
+
+def test_llamacpp_scrape_reads_slots_and_props_for_kv_usage_and_the_slot_cap():
+    from analyzers.sidecar.sources import PrometheusScraper
+
+    bodies = {"/metrics": (FIXTURES / "xll_metrics_4req_2slots.txt").read_bytes(),
+              "/slots": (FIXTURES / "xll_slots_during.json").read_bytes(),
+              "/props": (FIXTURES / "xll_props.json").read_bytes()}
+
+    class H(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = bodies.get(self.path)
+            self.send_response(200 if body else 404)
+            self.send_header("Content-Length", str(len(body or b"")))
+            self.end_headers()
+            self.wfile.write(body or b"")
+
+        def log_message(self, *a):
+            pass
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        sc = PrometheusScraper([f"http://127.0.0.1:{srv.server_port}/metrics"], timeout_s=2.0)
+        (snap,) = sc.scrape(1.0)
+        sc.close()
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    props = json.loads(bodies["/props"])
+    assert snap["max_num_seqs"] == props["total_slots"] and 0 < snap["kv_usage"] <= 1
+    assert snap["num_running"] == 2 and snap["num_waiting"] == 2 and snap["busy_ms_total"] > 0
+    m = RegimeMonitor(1)
+    m.process(snap)
+    assert m.records["snapshot"] == 1 and not m.bad_records
