@@ -205,6 +205,10 @@ BAD_ARGS = [
     ["sidecar", "--max-num-seqs", "0", "--scrape", "http://127.0.0.1:1/metrics"],
     ["sidecar", "--scrape", "http://127.0.0.1:1/metrics", "--instances", "3"],
     ["nosuchcommand"],
+    ["serve"], ["serve", "--port", "99999", "--backend", "http://127.0.0.1:1"], ["serve", "--backend", "notaurl"],
+    ["serve", "--backend", "http://127.0.0.1:1", "--scrape-interval", "nan"],
+    ["serve", "--backend", "http://127.0.0.1:1", "--scorer", "nosuch"],
+    ["serve", "--backend", "http://127.0.0.1:1", "--events", "/proc/nope/e.jsonl"],
 ]
 
 
