@@ -582,3 +582,28 @@ def test_llamacpp_scrape_reads_slots_and_props_for_kv_usage_and_the_slot_cap():
     m = RegimeMonitor(1)
     m.process(snap)
     assert m.records["snapshot"] == 1 and not m.bad_records
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+                    max_leaves=8)
+_DEC = {"kind": "decision", "time": 5.0, "request_id": 7, "chosen": 1, "scorer": "lmetric", "prompt_tokens": 900,
+        "cached_tokens": [0, 16], "queued_prefill_tokens": [10, 20], "batch_size": [1, 2], "scores": [1.0, 2.0],
+        "snapshot_age": 0.1, "session": None, "prefix_class": 3, "output_tokens": 50}
+_SNAP = {"kind": "snapshot", "time": 5.0, "instance": 1, "num_running": 2, "num_waiting": 1, "kv_usage": 0.3,
+         "steps_total": 10, "busy_ms_total": 5.0, "prompt_tokens_total": 100, "max_num_seqs": 8, "stale": False,
+         "age_s": 0.0}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(sorted(_DEC) + sorted(f"s:{k}" for k in _SNAP)), JSON, st.booleans())
+def test_any_value_in_any_field_is_accepted_or_counted(field, value, batched):
+    base, key = (dict(_SNAP), field[2:]) if field.startswith("s:") else (dict(_DEC), field)
+    base[key] = value
+    m = RegimeMonitor(2)
+    stream = [base] * 9 if batched else [base]  # nine alike: the vectorised path
+    m.process_many(stream) if batched else m.process(base)
+    assert sum(m.records.values()) == len(stream)
+    accepted = sum(v for k, v in m.records.items() if k != "bad")
+    assert m.records["bad"] == sum(m.bad_records.values())
+    assert accepted + m.records["bad"] == len(stream)
