@@ -332,6 +332,17 @@ def test_sigterm_on_an_idle_stdin_stops_promptly_with_the_summary():
     assert b"(stopped)" in err and b"Traceback" not in err
 
 
+def test_sigint_stops_a_long_simulation_promptly_with_the_summary():
+    proc = subprocess.Popen([sys.executable, "-m", "analyzers", "sidecar", "--source", "sim:api", "--instances", "4",
+                             "--duration", "600"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(4)
+    t = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    assert time.monotonic() - t < 3 and proc.returncode == 0, err
+    assert b"(stopped)" in err and b"Traceback" not in err
+
+
 def test_a_closed_stdout_is_not_a_traceback(tmp_path):
     src = tmp_path / "t.jsonl"
     src.write_bytes(b"".join(json.dumps(r).encode() + b"\n" for r in clean_stream()))

@@ -179,15 +179,16 @@ def _run(a, prog: str) -> int:
         if a.duration is not None:
             handlers[signal.SIGALRM] = signal.signal(signal.SIGALRM, on_signal)
             signal.setitimer(signal.ITIMER_REAL, max(a.duration, 1e-3))
-    elif a.duration is not None:
-        threading.Timer(a.duration, stop.set).start()
+    elif a.duration is not None:  # not the main thread (embedded use): no signals, a timer
+        timer = threading.Timer(a.duration, stop.set)
+        timer.daemon = True
+        timer.start()
     beat = _Heartbeat(monitor, lock, a.heartbeat if not sys.stdout.isatty() else None, time.monotonic())
     code = 0
     try:
         if a.scrape:
             code = _run_scrape(a, n, sidecar, stop, beat)
-        elif a.source.startswith("sim:"):
-            state["blocking"] = True
+        elif a.source.startswith("sim:"):  # stops at the next record once ``stop`` is set
             code = _run_sim(a, n, router, sidecar, stop, beat)
         else:
             code = _run_jsonl(a, sidecar, stop, beat, state, resume_at)
