@@ -3,13 +3,23 @@ crashes the sidecar and never changes a flag.
 
 :meth:`RecordValidator.check` takes a raw ``dict`` (a parsed JSON line) or a record
 object and returns the typed record, or ``None`` when it must be dropped; every drop
-and every anomaly is counted by reason in :attr:`RecordValidator.counts`:
+is counted by reason in :attr:`RecordValidator.counts`, every note on an accepted
+record in :attr:`RecordValidator.note_counts`:
 
-* dropped — ``unparsable`` (a line that is not JSON), ``not_an_object``, ``unknown_kind``, ``missing_field``, ``non_numeric``,
-  ``nan``, ``negative``, ``out_of_range``, ``unknown_instance``, ``bad_lengths``,
-  ``out_of_order``, ``duplicate``;
+* dropped — from the source: ``unparsable`` (not JSON, a >4,300-digit integer, nesting
+  deeper than the parser allows), ``non_utf8``, ``too_long``, ``empty_line``; by shape:
+  ``not_an_object``, ``unknown_kind``, ``missing_field``, ``non_numeric`` (a number
+  field holding a string, list, object or bool), ``wrong_type`` (an id, scorer,
+  session, ``chosen`` or ``stale`` of the wrong type), ``nan``, ``negative``,
+  ``out_of_range`` (above the plausible bounds ``MAX_*`` below, or an integer too large
+  for a float), ``unknown_instance``, ``bad_lengths``; by time: ``out_of_order``,
+  ``duplicate`` (a snapshot at its instance's last time, or a decision whose
+  ``(request_id, time)`` was seen), ``future`` (more than ``max_skew`` ahead of the
+  stream clock; it does not move the clock);
 * accepted with a note — ``counter_reset`` (a counter went down: consumers restart
-  their deltas), ``gap`` (no record from that instance for ``gap_s`` seconds).
+  their deltas), ``gap`` (no record from that instance for ``gap_s`` seconds),
+  ``clock_jump`` (``rebase_after`` consecutive future records agreeing with each other:
+  the clock moves to them).
 
 >>> v = RecordValidator(n_instances=2)
 >>> v.check({"kind": "snapshot", "time": 1.0, "instance": 0, "num_running": 3, "num_waiting": 0, "kv_usage": 0.5}) is not None
