@@ -152,8 +152,8 @@ def _decision_meta(d: dict) -> str | None:
     if ((type(t) is float or type(t) is int) and 0 <= t <= MAX_TIME and (type(pt) is int or type(pt) is float)
             and 0 <= pt <= MAX_TOKENS and type(c) is int and (type(rid) is int and -_MAX_KEY <= rid <= _MAX_KEY)
             and (pc is None or (type(pc) is int and -_MAX_KEY <= pc <= _MAX_KEY)) and type(sc) is str
-            and len(sc) <= _MAX_STR and ses is None and (age is None or ((type(age) is float or type(age) is int)
-                                                                          and 0 <= age <= MAX_AGE))
+            and len(sc) <= _MAX_STR and (ses is None or (type(ses) is str and len(ses) <= _MAX_STR))
+            and (age is None or ((type(age) is float or type(age) is int) and 0 <= age <= MAX_AGE))
             and (out is None or (type(out) is int and 0 <= out <= MAX_TOKENS))):
         return None
     return _decision_meta_slow(d)
