@@ -1,14 +1,22 @@
 """Detector speed: decision records/s through the full monitor (validation + every
-detector + policy), and the cost of one scrape round of 16 Prometheus expositions.
+detector + policy), through the sidecar's CLI path with events on (a file read in
+runs of 512, and one record at a time as ``--follow`` does), memory on a long stream of
+unique prefix classes, and the cost of one scrape round of 16 Prometheus expositions.
 
-Targets (issue 5): at least 50,000 decision records per second, and 16 instances
-scraped every 100 ms (one round must take well under 100 ms), on one core.
+Targets (issues 5, 9): at least 50,000 decision records per second from files and
+pipes and 20,000/s one at a time, memory flat over 1,000,000 records with unique
+prefix classes, and 16 instances scraped every 100 ms, on one core.
 
     python -m benchmarks.bench_detector [--quick]
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
+import os
+import tempfile
 import time
 
 import numpy as np
@@ -42,8 +50,80 @@ vllm:generation_tokens_total{{engine="0",model_name="qwen"}} {h}
 """
 
 
+def machine() -> str:
+    """CPU model and load average, printed beside every figure."""
+    model = "unknown CPU"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    return f"{model}; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def cli_rates(records: list[dict]) -> tuple[float, float]:
+    """Decision records per CPU-second through the sidecar's CLI path with ``--json``
+    and ``--events`` on: the whole ``lmetric sidecar --source FILE`` run (runs of 512),
+    and the ``--follow`` loop (one record at a time through :class:`Sidecar`)."""
+    from analyzers.sidecar.cli import main as sidecar_main
+    from analyzers.sidecar.service import Sidecar
+    from analyzers.sidecar.sources import JsonlSource
+
+    with tempfile.TemporaryDirectory() as d:
+        src = os.path.join(d, "t.jsonl")
+        with open(src, "w") as fh:
+            for r in records:
+                fh.write(json.dumps(r) + "\n")
+        out = io.StringIO()
+        t = time.process_time()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+            sidecar_main(["--source", src, "--instances", "16", "--json", "--events", os.path.join(d, "e1.jsonl")])
+        batched = len(records) / (time.process_time() - t)
+        with open(os.path.join(d, "e2.jsonl"), "a") as ev, open(src, "rb") as fh:
+            sc = Sidecar(RegimeMonitor(16), events=ev, json_out=io.StringIO())
+            t = time.process_time()
+            for rec in JsonlSource(fh):
+                sc.feed(rec)
+            single = len(records) / (time.process_time() - t)
+    return batched, single
+
+
+def memory_flat(n: int) -> list[tuple[int, float]]:
+    """RSS (MB) after every 10% of an ``n``-record stream of decisions whose prefix
+    classes are all distinct (16 instances, runs of 512, events on)."""
+    from analyzers.sidecar.service import Sidecar
+
+    rng = np.random.default_rng(1)
+    sc = Sidecar(RegimeMonitor(16), events=io.StringIO())
+    marks = []
+    chunk = 512
+    for start in range(0, n, chunk):
+        batch = []
+        for k in range(start, min(n, start + chunk)):
+            cached = [0] * 16
+            cached[k % 16] = int(rng.integers(0, 4)) * 16
+            batch.append({"kind": "decision", "time": k * 0.001, "request_id": k, "chosen": k % 16, "scorer": "lmetric",
+                          "prompt_tokens": 2000, "cached_tokens": cached, "queued_prefill_tokens": [100] * 16,
+                          "batch_size": [4] * 16, "prefix_class": 10**12 + k})
+        sc.feed_many(batch)
+        sc.events.seek(0)
+        sc.events.truncate()
+        if (start + chunk) % (n // 10) < chunk:
+            marks.append((start + chunk, _rss_mb()))
+    return marks
+
+
 def main(argv=None) -> int:
     a = parse_args_one_core(__doc__, argv)
+    print(f"machine: {machine()}")
     n = 4000 if a.quick else 40_000
     reqs = load_workload("api", np.random.default_rng(0), limit=n)
     res = Cluster(16, get_profile("h20")).run(reqs, Router("lmetric", rng=np.random.default_rng(0)), telemetry_interval=None)
@@ -68,6 +148,16 @@ def main(argv=None) -> int:
           f"(target >= 50,000/s: {'meets' if batched >= 50_000 else 'MISSES'})")
     print(f"decision records one at a time (live follow mode): {single:,.0f}/s "
           f"({single / batched:.2f}x of the batched rate)")
+    cb, cs = cli_rates(records)
+    print(f"through the sidecar CLI with --json and --events, per CPU-second: {cb:,.0f}/s from a file (target >= "
+          f"50,000: {'meets' if cb >= 50_000 else 'MISSES'}), {cs:,.0f}/s one at a time as --follow does (target >= "
+          f"20,000: {'meets' if cs >= 20_000 else 'MISSES'})")
+    n_mem = 200_000 if a.quick else 1_000_000
+    marks = memory_flat(n_mem)
+    growth = marks[-1][1] - marks[0][1]
+    print(f"memory over {n_mem:,} decisions with unique prefix classes: RSS "
+          + ", ".join(f"{k // 1000}k: {mb:.0f} MB" for k, mb in marks)
+          + f" (growth after the first 10%: {growth:+.1f} MB, {growth * 2**20 / (n_mem * 0.9):.1f} B/record)")
     mon = RegimeMonitor(16, policy=MitigationPolicy(Router("lmetric", rng=np.random.default_rng(0))))
     texts = [EXPOSITION.format(r=i % 9 + 1, w=i % 3, q=1000 * i, h=400 * i) for i in range(16)]
     rounds = 200 if a.quick else 1000

@@ -37,9 +37,9 @@ def test_simulate_several_scorers_with_params(tmp_path, capsys):
     (["--workload", "nope"], "invalid choice", True),       # argparse rejects it (exit 2 via SystemExit)
     (["--scorer", "best"], "unknown scorer(s) best", True),
     (["--profile", "tpu"], "invalid choice", True),
-    (["--scale", "0"], "--scale must be positive", False),   # our own checks return 2
-    (["--param", "gamma=1"], "has no parameter 'gamma'", False),
-    (["--speeds", "1,2"], "--speeds has 2 values for 16 instances", False),
+    (["--scale", "0"], "argument --scale: expected a finite number > 0, got '0'", True),
+    (["--param", "gamma=1"], "no chosen scorer has a parameter 'gamma'", True),
+    (["--speeds", "1,2"], "--speeds has 2 values for 16 instances", False),  # checked when the run is set up
 ])
 def test_simulate_rejects_bad_options_clearly(tmp_path, capsys, args, msg, exits):
     argv = ["simulate", "--limit", "5", "--out", str(tmp_path), "--quiet", *args]

@@ -17,8 +17,8 @@ the paper's detector, and the best linear λ of a grid (by P99 TTFT).
 
 from __future__ import annotations
 
-import argparse
 import json
+import math
 import sys
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -183,14 +183,21 @@ def _fmt(v, pct=False):
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "lmetric detector evaluate") -> int:
-    p = argparse.ArgumentParser(prog=prog, description="Score the regime detectors on labelled scenarios and real traces.")
+    from analyzers.argcheck import Parser, nonneg_int, writable_dir
+    from analyzers.sim.workloads import WORKLOADS
+
+    p = Parser(prog=prog, description="Score the regime detectors on labelled scenarios and real traces.")
     p.add_argument("--scenarios", default=",".join(SCENARIOS), help=f"comma-separated: {', '.join(SCENARIOS)}")
     p.add_argument("--traces", default="mooncake-conversation,mooncake-synthetic",
                    help="real traces for the no-false-alarm control ('' for none)")
     p.add_argument("--lambdas", default=",".join(f"{v:g}" for v in LAMBDA_GRID), help="linear λ grid")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=nonneg_int, default=0)
     p.add_argument("--out", default="results/detector", help="directory for the JSON report and plots")
     a = p.parse_args(argv)
+    traces = [t.strip() for t in a.traces.split(",") if t.strip()]
+    unknown = [t for t in traces if t not in WORKLOADS]
+    if unknown:
+        p.error(f"unknown trace(s) {', '.join(unknown)}; known: {', '.join(WORKLOADS)}")
     names = [s.strip() for s in a.scenarios.split(",") if s.strip()]
     bad = [s for s in names if s not in SCENARIOS]
     if bad:
@@ -201,6 +208,11 @@ def main(argv: Sequence[str] | None = None, prog: str = "lmetric detector evalua
     except ValueError:
         print("error: --lambdas must be comma-separated numbers", file=sys.stderr)
         return 2
+    if not lambdas or not all(math.isfinite(v) and v >= 0 for v in lambdas):
+        p.error("--lambdas must be finite numbers >= 0")
+    why = writable_dir(a.out)
+    if why:
+        p.error(why)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     report = {"detection": [], "end_to_end": [], "targets": {}}
@@ -219,7 +231,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "lmetric detector evalua
         report["end_to_end"] += [asdict(r) for r in rows]
         report["targets"][name] = targets(rows, scores, control=name == "clean")
         all_rows += rows
-    for trace in [t.strip() for t in a.traces.split(",") if t.strip()]:
+    for trace in traces:
         sc, rows, scores = trace_control(trace)
         report["end_to_end"] += [asdict(r) for r in rows]
         report["detection"] += [asdict(s) for s in scores]

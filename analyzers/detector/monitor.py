@@ -49,7 +49,13 @@ class RegimeMonitor:
 
     @property
     def bad_records(self) -> Counter:
+        """Dropped records by reason."""
         return self.validator.counts
+
+    @property
+    def notes(self) -> Counter:
+        """Accepted records that carried a note (``gap``, ``counter_reset``, ``clock_jump``)."""
+        return self.validator.note_counts
 
     def process(self, raw) -> list[Transition]:
         rec = self.validator.check(raw)
@@ -146,6 +152,7 @@ class RegimeMonitor:
             "regimes": {d.regime: {"active": d.active, "evidence": d.evidence, "statistic": d.statistics(),
                                    "events": d.events, "positive_events": d.positives} for d in self.detectors},
             "records": dict(self.records), "bad_records": dict(self.bad_records),
+            "notes": dict(self.notes),
             "decisions": self.decisions,
             "product_cost_agreement": None if div is None or not self.decisions else
             round(1 - div.disagreements / max(div.events, 1), 4),

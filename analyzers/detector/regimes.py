@@ -24,7 +24,7 @@ saturation          an instance at max_num_seqs with a growing queue         —
 >>> for k in range(40):
 ...     _ = d.update(InstanceSnapshot(time=float(k), instance=0, num_running=8, num_waiting=k, kv_usage=0.5,
 ...                                   max_num_seqs=8))
->>> d.active, d.evidence["None"]["threshold"], d.statistics()
+>>> d.active, d.evidence["None"]["threshold"]["max_num_seqs"], d.statistics()
 (True, 8, {'None': 0.0})
 """
 
@@ -76,6 +76,9 @@ class RegimeDetector(ABC):
 
     regime = "regime"
 
+    #: per-key (prefix class) tests kept at most, besides the active ones (see :meth:`_trim`)
+    max_keys = 4096
+
     def __init__(self, p0: float = 0.02, p1: float = 0.5, alpha: float = 1e-5, beta: float = 1e-3, min_dwell: float = 30.0):
         self._hp = dict(p0=p0, p1=p1, alpha=alpha, beta=beta, min_dwell=min_dwell)
         self._tests: dict[int | None, Hysteresis] = {}
@@ -94,7 +97,11 @@ class RegimeDetector(ABC):
         or the regime is active, so the common quiet path stays cheap)."""
         self.events += 1
         self.positives += bool(bit)
+        if key is not None and not bit and key not in self._tests:
+            return []  # a fresh test fed a 0 bit stays at 0: create tests lazily (lossless)
         test = self._test(key)
+        if key is not None and len(self._tests) > self.max_keys:
+            self._trim()
         if bit or test.active:
             self._evidence[key] = evidence() if callable(evidence) else evidence
         kind = test.update(bit, t)
@@ -103,6 +110,22 @@ class RegimeDetector(ABC):
         ev = self._evidence.get(key, {})
         reason = ev.get("why", "")
         return [Transition(t, self.regime, kind, key, reason if kind == "enter" else "evidence back to normal", ev)]
+
+    def _trim(self) -> None:
+        """Bound the per-key state: drop inactive tests whose statistic is back at 0 (a
+        fresh test is identical, so nothing is lost); if more than ``max_keys`` remain,
+        drop the inactive ones with the smallest statistics down to ``3/4 max_keys``
+        (those classes restart their evidence from 0). Active keys are never dropped."""
+        idle = [k for k, t in self._tests.items() if k is not None and not t.active and t.statistic == 0.0]
+        for k in idle:
+            del self._tests[k]
+            self._evidence.pop(k, None)
+        if len(self._tests) > self.max_keys:
+            cand = sorted((t.statistic, i, k) for i, (k, t) in enumerate(self._tests.items())
+                          if k is not None and not t.active)
+            for _, _, k in cand[:len(self._tests) - self.max_keys * 3 // 4]:
+                del self._tests[k]
+                self._evidence.pop(k, None)
 
     @abstractmethod
     def update(self, record, notes=(), view: DecisionView | None = None) -> list[Transition]:
@@ -128,15 +151,16 @@ class RegimeDetector(ABC):
 class _ClassWindow:
     """Arrival shares of prefix classes over a trailing time window."""
 
-    def __init__(self, window_s: float):
+    def __init__(self, window_s: float, max_arrivals: int = 200_000):
         self.window_s = window_s
+        self.max_arrivals = max_arrivals  # memory bound: above ~3,300 arrivals/s the window shortens
         self._q: deque[tuple[float, int | None]] = deque()
         self._counts: dict[int | None, int] = {}
 
     def add(self, t: float, c: int | None) -> None:
         self._q.append((t, c))
         self._counts[c] = self._counts.get(c, 0) + 1
-        while self._q and self._q[0][0] < t - self.window_s:
+        while self._q and (self._q[0][0] < t - self.window_s or len(self._q) > self.max_arrivals):
             _, old = self._q.popleft()
             self._counts[old] -= 1
             if not self._counts[old]:
@@ -203,8 +227,9 @@ class HotPrefixDetector(RegimeDetector):
             q, p, y = v.q, v.p, v.y
             k = record.chosen
             j = int(np.argmin(np.where(holders, np.inf, (q + p) * y)))
-            return {"why": f"class {c}: share {share:.2f} > |M|/N = {m}/{n}, holders' load {ratio:.1f}x the others'",
-                    "share": round(share, 4), "holders": np.flatnonzero(holders).tolist(), "instances": n,
+            return {"why": f"this prompt prefix is {share:.0%} of recent requests but only {m} of {n} instances cache "
+                           f"it (they can fairly take {m / n:.0%}), and those instances carry {ratio:.1f}x the others' "
+                           "batch load", "share": round(share, 4), "prompt_tokens": record.prompt_tokens, "holders": np.flatnonzero(holders).tolist(), "instances": n,
                     "load_ratio": round(ratio, 3), "affinity_ratio": float(C.affinity_ratio(q[k], p[k], q[j], p[j])),
                     "threshold": {"share": round(m / n, 4), "load_ratio": 1 + self.slack},
                     "chosen": int(k), "decision": record.request_id}
@@ -274,18 +299,23 @@ class PaperHotspotDetector(RegimeDetector):
             if not fails:
                 del self._confirmed[c]
                 self._streak.pop(c, None)
-                return [Transition(record.time, self.regime, "exit", c, "Equation 2 holds again",
+                self._evidence.pop(c, None)
+                return [Transition(record.time, self.regime, "exit", c, "its share is back within what its caching instances can take",
                                    {"share": round(share, 4), "holders": int(m), "instances": n})]
             return []
         if not (fails and self.win.count(c) >= self.min_arrivals):
             self._streak.pop(c, None)
             return []
-        self._streak[c] = self._streak.get(c, 0) + 1 if inside_best else 0
+        if not inside_best:
+            self._streak.pop(c, None)  # a 0 streak is the default: keep no entry (memory)
+            return []
+        self._streak[c] = self._streak.get(c, 0) + 1
         if self._streak[c] >= 2 * m:
             self.positives += 1
             self._confirmed[c] = record.time
-            ev = {"why": f"class {c}: Equation 2 fails (share {share:.2f} > {m}/{n}) and {2 * m} consecutive "
-                         "requests scored best inside M", "share": round(share, 4),
+            ev = {"why": f"this prompt prefix is {share:.0%} of recent requests, more than its {m} caching instances "
+                         f"of {n} can serve (share > {m}/{n}), and its last {2 * m} requests still scored best on them",
+                  "share": round(share, 4), "prompt_tokens": record.prompt_tokens,
                   "holders": np.flatnonzero(holders).tolist(), "instances": n, "decision": record.request_id,
                   "threshold": {"share": round(m / n, 4), "consecutive": 2 * m}}
             self._evidence[c] = ev
@@ -379,7 +409,8 @@ class DivergenceDetector(RegimeDetector):
                 self._out = 0.98 * self._out + 0.02 * float(rec.output_tokens)
 
             def ev(kp=kp, kc=kc, rg=rg, rid=rec.request_id):
-                return {"why": f"product pick {kp} costs {rg:.0%} more than the cost model's pick {kc}",
+                return {"why": f"LMetric's pick (instance {kp}) would cost {rg:.0%} more than the cost model's pick "
+                               f"(instance {kc})",
                         "regret": round(rg, 4), "product_pick": kp, "cost_pick": kc, "t0_ms": round(self.t0_ms, 4),
                         "kappa_ms": round(self.kappa_ms, 5), "expected_output": round(self._out, 1),
                         "lambda_star": round(self.lambda_star, 1), "threshold": self.margin, "decision": rid}
@@ -447,7 +478,8 @@ class HeterogeneityDetector(RegimeDetector):
         disp = self.calibrator.dispersion()
         v = self.calibrator.speeds()
         bit = disp > 1 + self.spread
-        ev = {"why": f"speed dispersion {disp:.2f} (slowest instance {int(np.argmin(v))} at {v.min():.2f}x the median)",
+        ev = {"why": f"instance {int(np.argmin(v))} runs at {v.min():.2f}x the median speed (fastest/slowest "
+                     f"{disp:.1f}x > {1 + self.spread:g}x)",
               "dispersion": round(disp, 3), "speeds": [round(float(x), 3) for x in v], "threshold": 1 + self.spread,
               "instances": [int(np.argmin(v)), int(np.argmax(v))]}
         return self._feed(bit, record.time, ev)
@@ -460,14 +492,41 @@ class StalenessDetector(RegimeDetector):
 
     regime = "staleness"
 
-    def __init__(self, **kw):
+    def __init__(self, n_instances: int | None = None, max_age_s: float = 5.0, **kw):
         kw.setdefault("p0", 0.02)
         kw.setdefault("p1", 0.4)
         super().__init__(**kw)
         self._rate = 0.0
         self._last_t: float | None = None
+        self.n = n_instances
+        self.max_age_s = max_age_s
+        self._ages: dict[int, float] = {}
+        self._scraped = False  # set by the first stale snapshot: a scraped source
+        self._round_t: float | None = None
+
+    def _snapshot(self, record: InstanceSnapshot) -> list[Transition]:
+        """Scraped sources (no decisions): evidence once per round of snapshots (at the
+        first snapshot of a new time) = some instance's last answer is older than
+        ``max_age_s`` — the router would route on state that old. Engaged by the first
+        ``stale`` snapshot, so simulated streams (never stale) are judged by the decision
+        path alone. An instance that never answered has no age (its target status says
+        why it is down)."""
+        if record.stale:
+            self._scraped = True
+        new_round = record.time != self._round_t
+        self._round_t = record.time
+        self._ages[record.instance] = record.age_s if record.stale else 0.0
+        if not self._scraped or not new_round:
+            return []  # one evidence bit per round (a round's snapshots share their time)
+        old = {i: a for i, a in sorted(self._ages.items()) if a > self.max_age_s}
+        ev = {"why": f"instance {', '.join(map(str, old))} last answered {max(old.values(), default=0):.1f} s ago "
+                     f"(limit {self.max_age_s:g} s): routing would use state that old",
+              "ages_s": {str(i): round(a, 3) for i, a in old.items()}, "threshold": self.max_age_s}
+        return self._feed(bool(old), record.time, ev)
 
     def update(self, record, notes=(), view=None) -> list[Transition]:
+        if isinstance(record, InstanceSnapshot):
+            return self._snapshot(record)
         if not isinstance(record, RoutingDecision):
             return []
         t = record.time
@@ -486,23 +545,26 @@ class StalenessDetector(RegimeDetector):
         m_star = C.herding_window(float(x[k]), float(y[k]), runner, float(p[k])) if math.isfinite(runner) else 10**9
         shared = self._rate * record.snapshot_age
         bit = C.herds(self._rate, record.snapshot_age, m_star)
-        ev = {"why": f"{shared:.1f} decisions share one snapshot (rate {self._rate:.1f}/s x age "
-                     f"{record.snapshot_age * 1000:.0f} ms) > herding window {m_star}",
+        ev = {"why": f"{shared:.1f} requests are routed on each snapshot ({self._rate:.1f}/s x "
+                     f"{record.snapshot_age * 1000:.0f} ms old), more than the {m_star} the best instance can absorb",
               "arrival_rate": round(self._rate, 3), "snapshot_age": record.snapshot_age, "herding_window": m_star,
               "threshold": m_star, "chosen": record.chosen, "decision": record.request_id}
         return self._feed(bit, t, ev)
 
 
 class SaturationDetector(RegimeDetector):
-    """Batch pinned at ``max_num_seqs`` with a growing waiting queue: the batch-size
-    factor no longer tracks load. Evidence per snapshot."""
+    """An instance that cannot grow its batch — running at ``max_num_seqs`` (from the
+    engine, or a flag) or KV usage at least ``kv_full`` — while its waiting queue grows:
+    the batch-size factor no longer tracks load. Evidence per snapshot (stale ones
+    excepted)."""
 
     regime = "saturation"
 
-    def __init__(self, **kw):
+    def __init__(self, kv_full: float = 0.98, **kw):
         kw.setdefault("p0", 0.02)
         kw.setdefault("p1", 0.5)
         super().__init__(**kw)
+        self.kv_full = kv_full
         self._waiting: dict[int, int] = {}
 
     def update(self, record, notes=(), view=None) -> list[Transition]:
@@ -510,17 +572,24 @@ class SaturationDetector(RegimeDetector):
             return []
         prev = self._waiting.get(record.instance)
         self._waiting[record.instance] = record.num_waiting
-        if prev is None or record.max_num_seqs <= 0:
+        if prev is None or record.stale:
             return []
-        bit = record.num_running >= record.max_num_seqs and record.num_waiting > prev
-        ev = {"why": f"instance {record.instance} pinned at max_num_seqs={record.max_num_seqs} with "
-                     f"{record.num_waiting} waiting (was {prev})", "instance": record.instance,
-              "waiting": record.num_waiting, "threshold": record.max_num_seqs}
+        at_cap = record.max_num_seqs > 0 and record.num_running >= record.max_num_seqs
+        kv_full = record.kv_usage >= self.kv_full
+        if record.max_num_seqs <= 0 and not kv_full:
+            return []  # batch cap unknown and KV not full: no evidence either way
+        bit = (at_cap or kv_full) and record.num_waiting > prev
+        what = (f"at its batch cap (max_num_seqs={record.max_num_seqs})" if at_cap else
+                f"out of KV cache ({record.kv_usage:.0%} used)")
+        ev = {"why": f"instance {record.instance} is {what} and its queue grows ({prev} -> {record.num_waiting} "
+                     "waiting): its batch size no longer tracks its load", "instance": record.instance,
+              "waiting": record.num_waiting, "running": record.num_running, "kv_usage": record.kv_usage,
+              "threshold": {"max_num_seqs": record.max_num_seqs or None, "kv_usage": self.kv_full}}
         return self._feed(bit, record.time, ev)
 
 
 def default_detectors(n_instances: int, *, budget: int = 4096, paper: bool = True, ours: bool = True,
-                      alpha: float = 1e-5) -> list[RegimeDetector]:
+                      alpha: float = 1e-5, max_age_s: float = 5.0) -> list[RegimeDetector]:
     """The standard set; the divergence and heterogeneity detectors share one calibrator."""
     het = HeterogeneityDetector(n_instances, alpha=alpha)  # owns and feeds the calibrator
     dets: list[RegimeDetector] = []
@@ -529,5 +598,5 @@ def default_detectors(n_instances: int, *, budget: int = 4096, paper: bool = Tru
     if paper:
         dets.append(PaperHotspotDetector())
     dets += [het, DivergenceDetector(budget=budget, calibrator=het.calibrator, alpha=alpha),
-             ZeroFactorDetector(alpha=alpha), StalenessDetector(alpha=alpha), SaturationDetector(alpha=alpha)]
+             ZeroFactorDetector(alpha=alpha), StalenessDetector(n_instances, max_age_s=max_age_s, alpha=alpha), SaturationDetector(alpha=alpha)]
     return dets

@@ -3,13 +3,23 @@ crashes the sidecar and never changes a flag.
 
 :meth:`RecordValidator.check` takes a raw ``dict`` (a parsed JSON line) or a record
 object and returns the typed record, or ``None`` when it must be dropped; every drop
-and every anomaly is counted by reason in :attr:`RecordValidator.counts`:
+is counted by reason in :attr:`RecordValidator.counts`, every note on an accepted
+record in :attr:`RecordValidator.note_counts`:
 
-* dropped — ``unparsable`` (a line that is not JSON), ``not_an_object``, ``unknown_kind``, ``missing_field``, ``non_numeric``,
-  ``nan``, ``negative``, ``out_of_range``, ``unknown_instance``, ``bad_lengths``,
-  ``out_of_order``, ``duplicate``;
+* dropped — from the source: ``unparsable`` (not JSON, a >4,300-digit integer, nesting
+  deeper than the parser allows), ``non_utf8``, ``too_long``, ``empty_line``; by shape:
+  ``not_an_object``, ``unknown_kind``, ``missing_field``, ``non_numeric`` (a number
+  field holding a string, list, object or bool), ``wrong_type`` (an id, scorer,
+  session, ``chosen`` or ``stale`` of the wrong type), ``nan``, ``negative``,
+  ``out_of_range`` (above the plausible bounds ``MAX_*`` below, or an integer too large
+  for a float), ``unknown_instance``, ``bad_lengths``; by time: ``out_of_order``,
+  ``duplicate`` (a snapshot at its instance's last time, or a decision whose
+  ``(request_id, time)`` was seen), ``future`` (more than ``max_skew`` ahead of the
+  stream clock; it does not move the clock);
 * accepted with a note — ``counter_reset`` (a counter went down: consumers restart
-  their deltas), ``gap`` (no record from that instance for ``gap_s`` seconds).
+  their deltas), ``gap`` (no record from that instance for ``gap_s`` seconds),
+  ``clock_jump`` (``rebase_after`` consecutive future records agreeing with each other:
+  the clock moves to them).
 
 >>> v = RecordValidator(n_instances=2)
 >>> v.check({"kind": "snapshot", "time": 1.0, "instance": 0, "num_running": 3, "num_waiting": 0, "kv_usage": 0.5}) is not None
@@ -25,7 +35,7 @@ True
 from __future__ import annotations
 
 import math
-from collections import Counter
+from collections import Counter, OrderedDict
 
 import numpy as np
 
@@ -76,21 +86,134 @@ _DEC_REQUIRED = ("time", "request_id", "chosen", "prompt_tokens", "cached_tokens
 _DEC_INDICATORS = ("cached_tokens", "queued_prefill_tokens", "batch_size")
 
 
+def _required(d: dict) -> tuple:
+    g = d.get
+    return (g("time"), g("request_id"), g("chosen"), g("prompt_tokens"), g("cached_tokens"), g("queued_prefill_tokens"),
+            g("batch_size"))
+
+
+def decision_record(d: dict) -> RoutingDecision:
+    """The record of a validated decision dict (defaults for the optional fields)."""
+    age = d.get("snapshot_age")
+    return RoutingDecision(d["time"], d["request_id"], d["chosen"], d.get("scorer", ""), d["prompt_tokens"],
+                           d["cached_tokens"], d["queued_prefill_tokens"], d["batch_size"], d.get("scores") or [],
+                           0.0 if age is None else age, d.get("session"), d.get("prefix_class"), d.get("output_tokens"))
+
+# Upper bounds of plausible values; a larger finite value is dropped as ``out_of_range``
+# (it would otherwise swamp a mean or a ratio and move a flag).
+MAX_TIME = 1e11            # seconds (relative, or Unix time up to the year 5138)
+MAX_TOKENS = 1e9           # one request's prompt/output, or one instance's queue
+MAX_COUNT = 1e7            # requests running/waiting, batch size, max_num_seqs
+MAX_COUNTER = 1e18         # monotone totals
+MAX_AGE = 1e6              # snapshot age, seconds
+MAX_STEP_MS = 1e9
+_SNAP_BOUNDS = {"time": MAX_TIME, "num_running": MAX_COUNT, "num_waiting": MAX_COUNT, "kv_usage": 1.0,
+                "queued_prefill_tokens": MAX_TOKENS, "total_tokens": MAX_COUNTER, "last_step_ms": MAX_STEP_MS,
+                "max_num_seqs": MAX_COUNT, "age_s": MAX_AGE, **{c: MAX_COUNTER for c in _SNAP_COUNTERS}}
+_IND_BOUNDS = (MAX_TOKENS, MAX_TOKENS, MAX_COUNT)
+_MAX_KEY = 2**64            # prefix classes and request ids: 64-bit hashes at most
+_MAX_STR = 256
+
+
 def _num(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-class RecordValidator:
-    """Stateful validator (remembers each instance's last time and counters)."""
+def _key_ok(v, allow_none: bool) -> bool:
+    """An id: a bounded int or a short string (or ``None`` when allowed)."""
+    if v is None:
+        return allow_none
+    if isinstance(v, int) and not isinstance(v, bool):
+        return -_MAX_KEY <= v <= _MAX_KEY
+    return isinstance(v, str) and len(v) <= _MAX_STR
 
-    def __init__(self, n_instances: int | None = None, gap_s: float = 5.0):
+
+def _scalar(v, bound: float) -> str | None:
+    """Drop reason for a numeric scalar, or ``None`` when it is fine."""
+    if not _num(v):
+        return "non_numeric"
+    if isinstance(v, int):
+        if v < 0:
+            return "negative"
+        return "out_of_range" if v > bound else None
+    if v != v or v in (math.inf, -math.inf):
+        return "nan"
+    if v < 0:
+        return "negative"
+    return "out_of_range" if v > bound else None
+
+
+def _decision_meta(d: dict) -> str | None:
+    """Drop reason for a decision's scalar fields (everything but the indicator lists)."""
+    t, pt, rid, c = d["time"], d["prompt_tokens"], d["request_id"], d["chosen"]
+    pc, sc, ses = d.get("prefix_class"), d.get("scorer", ""), d.get("session")
+    age, out = d.get("snapshot_age", 0.0), d.get("output_tokens")
+    # the common case in one expression (NaN fails every comparison, so it takes the slow path)
+    if ((type(t) is float or type(t) is int) and 0 <= t <= MAX_TIME and (type(pt) is int or type(pt) is float)
+            and 0 <= pt <= MAX_TOKENS and type(c) is int and (type(rid) is int and -_MAX_KEY <= rid <= _MAX_KEY)
+            and (pc is None or (type(pc) is int and -_MAX_KEY <= pc <= _MAX_KEY)) and type(sc) is str
+            and len(sc) <= _MAX_STR and (ses is None or (type(ses) is str and len(ses) <= _MAX_STR))
+            and (age is None or ((type(age) is float or type(age) is int) and 0 <= age <= MAX_AGE))
+            and (out is None or (type(out) is int and 0 <= out <= MAX_TOKENS))):
+        return None
+    return _decision_meta_slow(d)
+
+
+def _decision_meta_slow(d: dict) -> str | None:
+    r = _scalar(d["time"], MAX_TIME) or _scalar(d["prompt_tokens"], MAX_TOKENS)
+    if r:
+        return r
+    if not _key_ok(d["request_id"], False) or not _key_ok(d.get("prefix_class"), True):
+        return "wrong_type"
+    c = d["chosen"]
+    if not isinstance(c, int) or isinstance(c, bool):
+        return "wrong_type"
+    sc = d.get("scorer", "")
+    ses = d.get("session")
+    if not isinstance(sc, str) or len(sc) > _MAX_STR or not (ses is None or (isinstance(ses, str) and len(ses) <= _MAX_STR)):
+        return "wrong_type"
+    age = d.get("snapshot_age", 0.0)
+    if age is not None:
+        r = _scalar(age, MAX_AGE)
+        if r:
+            return r
+    out = d.get("output_tokens")
+    if out is not None:
+        r = _scalar(out, MAX_TOKENS)
+        if r:
+            return r
+    return None
+
+
+class RecordValidator:
+    """Stateful validator (remembers each instance's last time and counters, the stream
+    clock and recent decision ids).
+
+    The stream clock is the latest accepted time. A record more than ``max_skew``
+    seconds ahead of it is dropped as ``future`` and does not move the clock — unless
+    ``rebase_after`` such records in a row agree with each other (within ``max_skew``),
+    which is a genuine jump (a producer restarted on another clock): the last of them is
+    accepted and the clock moves. A decision whose ``(request_id, time)`` was seen among
+    the last ``dedup`` decisions is dropped as ``duplicate``. Memory is bounded: per
+    instance state is O(N) and the id set holds at most ``dedup`` entries.
+    """
+
+    def __init__(self, n_instances: int | None = None, gap_s: float = 5.0, max_skew: float = 3600.0,
+                 rebase_after: int = 1000, dedup: int = 65_536):
         self.n = n_instances
         self.gap_s = gap_s
-        self.counts: Counter[str] = Counter()
+        self.max_skew = max_skew
+        self.rebase_after = rebase_after
+        self.counts: Counter[str] = Counter()      # drops, by reason
+        self.note_counts: Counter[str] = Counter()  # accepted records with a note, by note
         self.accepted = 0
+        self.clock = -math.inf
+        self._future: list[float] = []
         self._last_time: dict[int, float] = {}
         self._last_counters: dict[int, dict[str, float]] = {}
         self._last_decision_time = -math.inf
+        self._seen: OrderedDict = OrderedDict()
+        self._dedup = dedup
         self.notes: set[str] = set()
         self.view: DecisionView | None = None
 
@@ -107,32 +230,52 @@ class RecordValidator:
         if not isinstance(raw, dict):
             return self._bad("not_an_object")
         kind = raw.get("kind")
-        if kind == "snapshot":
-            return self._snapshot(raw)
-        if kind == "decision":
-            return self._decision(raw)
-        return self._bad("unparsable" if kind == "unparsable" else "unknown_kind")
+        try:
+            if kind == "snapshot":
+                return self._snapshot(raw)
+            if kind == "decision":
+                return self._decision(raw)
+        except (TypeError, ValueError, OverflowError, RecursionError):  # a type no explicit check foresaw
+            return self._bad("wrong_type")
+        if kind in ("unparsable", "non_utf8", "too_long", "empty_line"):
+            return self._bad(kind)
+        return self._bad("unknown_kind")
 
     def _known_instance(self, i) -> bool:
         return isinstance(i, int) and not isinstance(i, bool) and i >= 0 and (self.n is None or i < self.n)
+
+    def _clock_ok(self, t: float) -> bool:
+        """False (and counted as ``future``) when ``t`` is too far ahead of the stream clock."""
+        if t <= self.clock + self.max_skew or self.clock == -math.inf:
+            self._future.clear()
+            return True
+        f = self._future
+        if f and abs(t - f[-1]) > self.max_skew:
+            f.clear()
+        f.append(t)
+        if len(f) >= self.rebase_after:
+            f.clear()
+            self.note_counts["clock_jump"] += 1
+            self.notes.add("clock_jump")
+            return True
+        self.counts["future"] += 1
+        return False
 
     def _snapshot(self, d: dict):
         for f in _SNAP_REQUIRED:
             if f not in d or d[f] is None:
                 return self._bad("missing_field")
-        names = InstanceSnapshot.__dataclass_fields__
-        for k, v in d.items():
-            if k in names and k not in ("stale",) and v is not None:
-                if not _num(v):
-                    return self._bad("non_numeric")
-                if not math.isfinite(v):
-                    return self._bad("nan")
-                if v < 0:
-                    return self._bad("negative")
+        for k, bound in _SNAP_BOUNDS.items():
+            v = d.get(k)
+            if v is not None:
+                r = _scalar(v, bound)
+                if r:
+                    return self._bad(r)
+        st = d.get("stale", False)
+        if not isinstance(st, bool):
+            return self._bad("wrong_type")
         if not self._known_instance(d["instance"]):
             return self._bad("unknown_instance")
-        if d["kv_usage"] > 1.0:
-            return self._bad("out_of_range")
         i, t = d["instance"], float(d["time"])
         last = self._last_time.get(i)
         if last is not None:
@@ -140,66 +283,104 @@ class RecordValidator:
                 return self._bad("out_of_order")
             if t == last:
                 return self._bad("duplicate")
-            if t - last > self.gap_s:
-                self.counts["gap"] += 1
-                self.notes.add("gap")
+        if not self._clock_ok(t):
+            return None
+        if last is not None and t - last > self.gap_s:
+            self.note_counts["gap"] += 1
+            self.notes.add("gap")
         prev = self._last_counters.get(i, {})
         for c in _SNAP_COUNTERS:
-            if c in d and c in prev and d[c] < prev[c]:
-                self.counts["counter_reset"] += 1
+            if c in d and c in prev and d[c] is not None and d[c] < prev[c]:
+                self.note_counts["counter_reset"] += 1
                 self.notes.add("counter_reset")
                 break
         self._last_time[i] = t
-        self._last_counters[i] = {c: d[c] for c in _SNAP_COUNTERS if c in d}
+        self.clock = max(self.clock, t)
+        self._last_counters[i] = {c: d[c] for c in _SNAP_COUNTERS if d.get(c) is not None}
         self.accepted += 1
-        return InstanceSnapshot.from_dict(d)
+        return InstanceSnapshot.from_dict({k: v for k, v in d.items() if v is not None})
+
+    def _indicators(self, d: dict):
+        """``(reason, None)`` or ``(None, (indicator array, scores array or None))``."""
+        ind = [d[f] for f in _DEC_INDICATORS]
+        scores = d.get("scores") or []
+        if not all(isinstance(v, list) for v in ind) or not isinstance(scores, list):
+            return "non_numeric", None
+        n = len(ind[0])
+        if n == 0 or len(ind[1]) != n or len(ind[2]) != n or (scores and len(scores) != n) or (
+                self.n is not None and n != self.n):
+            return "bad_lengths", None
+        for lst, bound in zip(ind, _IND_BOUNDS):  # builtins over short lists beat numpy here; bools count as numbers
+            try:
+                total = sum(lst)  # TypeError for anything but numbers (strings, lists, objects, null)
+                if not math.isfinite(total):
+                    return "nan", None
+            except TypeError:
+                return "non_numeric", None
+            except OverflowError:
+                return "out_of_range", None
+            if min(lst) < 0:
+                return "negative", None
+            if max(lst) > bound:
+                return "out_of_range", None
+        sc = None
+        if scores:  # scores may be negative (max-score rules) or inf (excluded), never NaN
+            try:
+                sum(scores)  # TypeError for anything but numbers
+                sc = np.array(scores, dtype=float)
+            except TypeError:
+                return "non_numeric", None
+            except OverflowError:
+                return "out_of_range", None
+            if np.isnan(sc).any():
+                return "nan", None
+        return None, (np.array(ind, dtype=float), sc)
+
+    def _decision_time(self, d: dict) -> str | None:
+        """Drop reason from the decision's time and id (out of order, duplicate, future)."""
+        t = float(d["time"])
+        if t < self._last_decision_time:
+            return "out_of_order"
+        key = (d["request_id"], t)
+        if key in self._seen:
+            return "duplicate"
+        if not self._clock_ok(t):
+            return "future"
+        return None
+
+    def _decision_time_quick(self, d: dict) -> bool:
+        """:meth:`_decision_time` finds nothing (no side effects; the common case)."""
+        t = float(d["time"])
+        return t >= self._last_decision_time and (t <= self.clock + self.max_skew or self.clock == -math.inf) and (
+            d["request_id"], t) not in self._seen
+
+    def _accept_decision(self, d: dict) -> None:
+        t = float(d["time"])
+        self._last_decision_time = t
+        self.clock = max(self.clock, t)
+        self._seen[(d["request_id"], t)] = None
+        if len(self._seen) > self._dedup:
+            self._seen.popitem(last=False)
+        self.accepted += 1
 
     def _decision(self, d: dict):
         for f in _DEC_REQUIRED:
             if f not in d or d[f] is None:
                 return self._bad("missing_field")
-        ind = [d[f] for f in _DEC_INDICATORS]
-        scores = d.get("scores") or []
-        if not all(isinstance(v, list) for v in ind) or not isinstance(scores, list):
-            return self._bad("non_numeric")
-        n = len(ind[0])
-        if n == 0 or len(ind[1]) != n or len(ind[2]) != n or (scores and len(scores) != n) or (
-                self.n is not None and n != self.n):
-            return self._bad("bad_lengths")
-        if not (_num(d["time"]) and _num(d["prompt_tokens"])):
-            return self._bad("non_numeric")
-        for lst in ind:  # builtins over short lists beat numpy here; bools count as numbers
-            try:
-                total = sum(lst)
-            except TypeError:
-                return self._bad("non_numeric")
-            if isinstance(total, complex) or not math.isfinite(total):
-                return self._bad("nan")
-            if min(lst) < 0:
-                return self._bad("negative")
-        if not (math.isfinite(d["time"]) and math.isfinite(d["prompt_tokens"])):
-            return self._bad("nan")
-        if d["time"] < 0 or d["prompt_tokens"] < 0:
-            return self._bad("negative")
-        sc = None
-        if scores:  # scores may be negative (max-score rules) or inf (excluded), never NaN
-            try:
-                sc = np.array(scores, dtype=float)
-            except (TypeError, ValueError):
-                return self._bad("non_numeric")
-            if any(isinstance(x, (str, bytes)) for x in scores):
-                return self._bad("non_numeric")
-            if np.isnan(sc).any():
-                return self._bad("nan")
-        arr = np.array(ind, dtype=float)
-        if not (isinstance(d["chosen"], int) and 0 <= d["chosen"] < n):
+        reason, arrays = self._indicators(d)
+        if reason:
+            return self._bad(reason)
+        reason = _decision_meta(d)
+        if reason:
+            return self._bad(reason)
+        arr, sc = arrays
+        if not 0 <= d["chosen"] < arr.shape[1]:
             return self._bad("unknown_instance")
-        t = float(d["time"])
-        if t < self._last_decision_time:
-            return self._bad("out_of_order")
-        self._last_decision_time = t
-        self.accepted += 1
-        rec = RoutingDecision.from_dict(d)
+        reason = self._decision_time(d)
+        if reason:
+            return None if reason == "future" else self._bad(reason)
+        self._accept_decision(d)
+        rec = decision_record(d)
         self.view = DecisionView(rec, arr[0], arr[1], arr[2], sc)
         return rec
 
@@ -214,9 +395,9 @@ class RecordValidator:
         ``(record, view)`` or ``None``; ``batch`` holds the accepted rows as 2-D arrays
         (``None`` when the run had to be checked record by record)."""
         try:
-            if not all(isinstance(d, dict) and d.get("kind") == "decision"
-                       and all(d.get(f) is not None for f in _DEC_REQUIRED) for d in dicts):
-                raise ValueError("structure")
+            for d in dicts:
+                if type(d) is not dict or d.get("kind") != "decision" or None in _required(d):
+                    raise ValueError("structure")
             arr = np.array([[d["cached_tokens"], d["queued_prefill_tokens"], d["batch_size"]] for d in dicts])
             meta = np.array([[d["time"], d["prompt_tokens"]] for d in dicts])
             if arr.ndim != 3 or arr.dtype.kind not in "iuf" or meta.dtype.kind not in "iuf" or arr.shape[2] == 0 or (
@@ -240,20 +421,21 @@ class RecordValidator:
                 bad = bad | np.isnan(scores_all).any(axis=1)
         except (ValueError, TypeError):
             pass
+        bad = bad | (arr > np.array(_IND_BOUNDS)[None, :, None]).any(axis=(1, 2)) | (meta[:, 0] > MAX_TIME) | (
+            meta[:, 1] > MAX_TOKENS)
         pairs: list = []
         keep: list[int] = []
         for i, d in enumerate(dicts):
-            chosen = d["chosen"]
-            if bad[i] or not isinstance(chosen, int) or isinstance(chosen, bool) or not 0 <= chosen < n or (
-                    scores_all is None and d.get("scores")) or d["time"] < self._last_decision_time:
+            if bad[i] or (scores_all is None and d.get("scores")) or _decision_meta(d) or not (
+                    0 <= d["chosen"] < n) or not self._decision_time_quick(d):
+                self.notes = set()
                 pairs.append(self._pair(d))  # the slow path counts the precise reason
                 if pairs[-1] is not None:
                     keep.append(i)
                 continue
             scores = None if scores_all is None else scores_all[i]
-            self._last_decision_time = float(d["time"])
-            self.accepted += 1
-            rec = RoutingDecision.from_dict(d)
+            self._accept_decision(d)
+            rec = decision_record(d)
             pairs.append((rec, DecisionView.from_parts(arr[i, 0], arr[i, 1], arr[i, 2], p[i], x[i], y[i], scores)))
             keep.append(i)
         k = np.array(keep, dtype=int)

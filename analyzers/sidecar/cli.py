@@ -3,71 +3,142 @@
     lmetric sidecar                                   # demo on the embedded default
     lmetric sidecar --source telemetry.jsonl --follow # a JSONL file, followed
     lmetric sidecar --source -                        # JSON lines on stdin
-    lmetric sidecar --scrape http://10.0.0.5:8000/metrics --scrape ... --interval 0.1
+    lmetric sidecar --scrape http://10.0.0.5:8000/metrics --scrape ... --interval 0.5
     lmetric sidecar --source sim:api                  # an in-process simulation
 
 Regime transitions and fallbacks go to stdout (``--json`` for JSON lines) and to
-``--events FILE`` (appended, flushed per event); ``--http HOST:PORT`` serves
-``/metrics``, ``/regimes`` and ``/health``.
+``--events FILE`` (appended, flushed per event; every event carries the run id and a
+sequence number); ``--http HOST:PORT`` serves ``/metrics``, ``/regimes`` and
+``/health``. SIGINT/SIGTERM stop promptly and print the summary; ``--resume``
+continues a file source after the last record a previous run processed.
 """
 
 from __future__ import annotations
 
-import argparse
 import itertools
+import os
 import signal
 import sys
 import threading
 import time
+import uuid
 from typing import Sequence
+
+from analyzers.argcheck import Parser, nonneg_float, nonneg_int, positive_float, positive_int, readable_file, writable_file
 
 __all__ = ["main"]
 
 
 def _parse_hostport(v: str) -> tuple[str, int]:
-    host, _, port = v.rpartition(":")
+    """``HOST:PORT``, ``[IPV6]:PORT`` or ``:PORT`` (127.0.0.1).
+
+    >>> _parse_hostport("[::1]:9000"), _parse_hostport(":0")
+    (('::1', 9000), ('127.0.0.1', 0))
+    """
+    import argparse
+
+    host, sep, port = v.rpartition(":")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {v!r}")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
     try:
-        return host or "127.0.0.1", int(port)
+        p = int(port)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {v!r}") from None
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT with a numeric port, got {v!r}") from None
+    if not 0 <= p <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be in 0..65535, got {p}")
+    return host or "127.0.0.1", p
+
+
+class _Stop(Exception):
+    """Raised into a blocking read (or the simulation) to stop the run."""
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "lmetric sidecar") -> int:
-    p = argparse.ArgumentParser(prog=prog, description="Flag LMetric's failure regimes on a telemetry stream.")
+    p = Parser(prog=prog, description="Flag LMetric's failure regimes on a telemetry stream.")
     p.add_argument("--source", metavar="SOURCE", help="JSONL file, '-' for stdin, or sim:WORKLOAD")
-    p.add_argument("--scrape", action="append", metavar="URL", help="Prometheus endpoint of an instance (repeatable)")
-    p.add_argument("--interval", type=float, default=1.0, help="seconds between scrapes (default 1)")
-    p.add_argument("--duration", type=float, help="stop scraping/following after this many seconds")
+    p.add_argument("--scrape", action="append", metavar="URL",
+                   help="/metrics URL of a vLLM, SGLang or llama.cpp instance (repeatable; one instance each)")
+    p.add_argument("--interval", type=positive_float, default=1.0, help="seconds between scrapes (default 1)")
+    p.add_argument("--timeout", type=positive_float, help="per-target scrape timeout in seconds (default: the interval, "
+                   "at most 2)")
+    p.add_argument("--max-num-seqs", type=positive_int, metavar="N",
+                   help="batch cap of the scraped engines when they do not expose it (saturation needs it)")
+    p.add_argument("--stale-after", type=positive_float, metavar="SECONDS",
+                   help="an instance silent this long raises staleness (default: 5 intervals, at least 5 s)")
+    p.add_argument("--duration", type=nonneg_float, help="stop after this many seconds")
     p.add_argument("--follow", action="store_true", help="keep reading a JSONL file as it grows")
-    p.add_argument("--instances", type=int, help="number of instances (default: number of --scrape URLs, else 16)")
+    p.add_argument("--resume", action="store_true",
+                   help="file source: continue after the last record the previous run (same --events) processed")
+    p.add_argument("--instances", type=positive_int, help="number of instances (default: number of --scrape URLs, else 16)")
     p.add_argument("--events", metavar="FILE", help="append regime transitions and actions as JSON lines")
     p.add_argument("--json", action="store_true", help="print events as JSON lines instead of text")
     p.add_argument("--http", type=_parse_hostport, metavar="HOST:PORT", help="serve /metrics, /regimes, /health")
-    p.add_argument("--scale", type=float, default=1.0, help="sim: replay speed-up")
-    p.add_argument("--limit", type=int, help="sim: first N requests")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--heartbeat", type=positive_float, default=5.0, metavar="SECONDS",
+                   help="progress line on stderr this often when stdout is not a terminal (default 5)")
+    p.add_argument("--scale", type=positive_float, default=1.0, help="sim: replay speed-up")
+    p.add_argument("--limit", type=positive_int, help="sim: first N requests")
+    p.add_argument("--seed", type=nonneg_int, default=0)
     a = p.parse_args(argv)
-    if a.interval <= 0:
-        p.error("--interval must be positive")
     if not a.source and not a.scrape:
+        if a.resume or a.follow:
+            p.error("--resume and --follow need --source FILE")
         from .demo import run_demo
 
         return run_demo(seed=a.seed)
     if a.source and a.scrape:
         p.error("give --source or --scrape, not both")
+    if a.source and a.source.startswith("sim:"):
+        from analyzers.sim.workloads import WORKLOADS
 
+        if a.source[4:] not in WORKLOADS:
+            p.error(f"--source: unknown workload {a.source[4:]!r}; known: {', '.join(WORKLOADS)}")
+    if a.scrape:
+        from .sources import check_url
+
+        for u in a.scrape:
+            why = check_url(u)
+            if why:
+                p.error(f"--scrape: {why}")
+    is_file = bool(a.source) and a.source != "-" and not a.source.startswith("sim:")
+    if is_file:
+        why = readable_file(a.source)
+        if why:
+            p.error(f"--source: {why}")
+    if a.resume and not (is_file and a.events):
+        p.error("--resume needs a --source FILE and the --events file of the earlier run")
+    if a.follow and not is_file:
+        p.error("--follow needs a --source FILE")
+    if a.events:
+        why = writable_file(a.events)
+        if why:
+            p.error(f"--events: {why}")
+    if a.instances is not None and a.scrape and a.instances != len(a.scrape):
+        p.error(f"--instances {a.instances} does not match the {len(a.scrape)} --scrape URL(s)")
+    return _run(a, prog)
+
+
+def _run(a, prog: str) -> int:
     from analyzers.detector.monitor import RegimeMonitor
+    from analyzers.detector.regimes import default_detectors
 
     from .service import Sidecar
+    from .text import print_summary
 
     n = a.instances or (len(a.scrape) if a.scrape else 16)
-    if n < 1:
-        p.error("--instances must be at least 1")
+    stale_after = a.stale_after or max(5 * a.interval, 5.0)
+    resume_at = 0
+    if a.resume:
+        from .service import resume_offset
+
+        resume_at = resume_offset(a.events, os.path.abspath(a.source))
+    run_id = uuid.uuid4().hex[:12]
     events_fh = open(a.events, "a", buffering=1) if a.events else None
     lock = threading.Lock()
     stop = threading.Event()
     router = None
-    monitor = RegimeMonitor(n)
+    monitor = RegimeMonitor(n, detectors=default_detectors(n, max_age_s=stale_after))
     if a.source and a.source.startswith("sim:"):
         import numpy as np
 
@@ -77,90 +148,196 @@ def main(argv: Sequence[str] | None = None, prog: str = "lmetric sidecar") -> in
         router = Router("lmetric", rng=np.random.default_rng(a.seed))
         monitor = RegimeMonitor(n, policy=MitigationPolicy(router))
     sidecar = Sidecar(monitor, events=events_fh, human=None if a.json else sys.stdout,
-                      json_out=sys.stdout if a.json else None, lock=lock)
+                      json_out=sys.stdout if a.json else None, lock=lock, run_id=run_id)
+    sidecar.start_event({"source": os.path.abspath(a.source) if a.source and a.source != "-" and not
+                         a.source.startswith("sim:") else (a.source or "scrape"), "resumed_at": resume_at or None})
     server = None
     if a.http:
-        from .exposition import serve
+        from .exposition import ServeError, serve
 
-        server, _ = serve(monitor, lock, *a.http)
-        print(f"serving http://{a.http[0]}:{server.server_port}/metrics /regimes /health", file=sys.stderr, flush=True)
-    prev = signal.signal(signal.SIGINT, lambda *_: stop.set())
-    t_start = time.monotonic()
+        try:
+            server, _ = serve(monitor, lock, *a.http, targets=sidecar.targets)
+        except ServeError as exc:
+            if events_fh is not None:
+                events_fh.close()
+            print(f"{prog}: error: --http: {exc}", file=sys.stderr)
+            return 2
+        host = a.http[0] if ":" not in a.http[0] else f"[{a.http[0]}]"
+        print(f"serving http://{host}:{server.server_port}/metrics /regimes /health", file=sys.stderr, flush=True)
+    state = {"blocking": False}
+
+    def on_signal(signum, frame):
+        stop.set()
+        if state["blocking"]:  # interrupt a blocking read (stdin) or the simulation
+            state["blocking"] = False
+            raise _Stop()
+
+    handlers = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            handlers[sig] = signal.signal(sig, on_signal)
+        if a.duration is not None:
+            handlers[signal.SIGALRM] = signal.signal(signal.SIGALRM, on_signal)
+            signal.setitimer(signal.ITIMER_REAL, max(a.duration, 1e-3))
+    elif a.duration is not None:  # not the main thread (embedded use): no signals, a timer
+        timer = threading.Timer(a.duration, stop.set)
+        timer.daemon = True
+        timer.start()
+    beat = _Heartbeat(monitor, lock, a.heartbeat if not sys.stdout.isatty() else None, time.monotonic())
     code = 0
     try:
         if a.scrape:
-            from .sources import PrometheusScraper
-
-            scraper = PrometheusScraper(a.scrape)
-            try:
-                while not stop.is_set():
-                    now = time.monotonic() - t_start
-                    for snap in scraper.scrape(now):
-                        sidecar.feed(snap)
-                    if a.duration is not None and now >= a.duration:
-                        break
-                    stop.wait(a.interval)
-            finally:
-                scraper.close()
-        elif a.source.startswith("sim:"):
-            code = _run_sim(a, n, router, sidecar)
+            code = _run_scrape(a, n, sidecar, stop, beat)
+        elif a.source.startswith("sim:"):  # stops at the next record once ``stop`` is set
+            code = _run_sim(a, n, router, sidecar, stop, beat)
         else:
-            from .sources import jsonl_records
-
-            if a.duration is not None:
-                threading.Timer(a.duration, stop.set).start()
-            fh = sys.stdin if a.source == "-" else open(a.source)
-            follow = a.follow and a.source != "-"
-            try:
-                records = jsonl_records(fh, follow=follow, stop=stop)
-                if follow:  # live: one record at a time, for the lowest latency
-                    for rec in records:
-                        sidecar.feed(rec)
-                        if stop.is_set():
-                            break
-                else:  # a file or a pipe: vectorised runs of up to 512 records
-                    while not stop.is_set():
-                        chunk = list(itertools.islice(records, 512))
-                        if not chunk:
-                            break
-                        sidecar.feed_many(chunk)
-            finally:
-                if fh is not sys.stdin:
-                    fh.close()
-    except FileNotFoundError as exc:
-        print(f"error: {exc.filename}: no such file", file=sys.stderr)
-        code = 2
-    except (ValueError, KeyError) as exc:
-        print(f"error: {exc.args[0] if isinstance(exc, KeyError) else exc}", file=sys.stderr)
+            code = _run_jsonl(a, sidecar, stop, beat, state, resume_at)
+    except _Stop:
+        pass
+    except OSError as exc:  # an I/O error on the source (a vanished file, a device error)
+        print(f"{prog}: error: {exc.strerror or exc}", file=sys.stderr)
         code = 2
     finally:
-        signal.signal(signal.SIGINT, prev)
+        state["blocking"] = False
+        if threading.current_thread() is threading.main_thread():
+            if a.duration is not None:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+            for sig, h in handlers.items():
+                signal.signal(sig, h)
         if server is not None:
             server.shutdown()
             server.server_close()
+        sidecar.stop_event()
         if events_fh is not None:
             events_fh.close()
-    st = monitor.state()
-    print(f"records: {st['records']}, bad records: {st['bad_records'] or 'none'}, transitions: "
-          f"{len(monitor.transitions)}, active now: {st['active'] or 'none'}", file=sys.stderr)
+    print_summary(monitor, sidecar, run_id, stopped=stop.is_set())
     return code
 
 
-def _run_sim(a, n: int, router, sidecar) -> int:
+class _Heartbeat:
+    """A progress line on stderr every ``every`` seconds (``None``: never)."""
+
+    def __init__(self, monitor, lock, every: float | None, t0: float):
+        self.monitor, self.lock, self.every, self.t0 = monitor, lock, every, t0
+        self.next = t0 + (every or 0)
+
+    def __call__(self) -> None:
+        if self.every is None:
+            return
+        now = time.monotonic()
+        if now < self.next:
+            return
+        self.next = now + self.every
+        with self.lock:
+            m = self.monitor
+            recs = sum(v for k, v in m.records.items() if k != "bad")
+            bad = sum(m.bad_records.values())
+            active = ", ".join(sorted(m.active())) or "none"
+            t = m.last_time
+        print(f"[{now - self.t0:7.1f}s wall] {recs:,} records read ({bad:,} dropped), stream time {t:.1f} s, "
+              f"regimes active: {active}", file=sys.stderr, flush=True)
+
+
+def _run_scrape(a, n: int, sidecar, stop: threading.Event, beat) -> int:
+    from .sources import PrometheusScraper
+
+    timeout = a.timeout or min(a.interval, 2.0)
+    scraper = PrometheusScraper(a.scrape, timeout_s=timeout, max_num_seqs=a.max_num_seqs)
+    sidecar.scraper = scraper
+    t_start = time.monotonic()
+    try:
+        while not stop.is_set():
+            t_round = time.monotonic()
+            now = t_round - t_start
+            snaps = scraper.scrape(now)
+            sidecar.feed_many(snaps, batched=False)
+            sidecar.report_targets(now)
+            beat()
+            stop.wait(max(0.0, a.interval - (time.monotonic() - t_round)))
+    finally:
+        scraper.close()
+    return 0
+
+
+def _run_jsonl(a, sidecar, stop: threading.Event, beat, state: dict, resume_at: int) -> int:
+    from .sources import JsonlSource
+
+    fh = sys.stdin.buffer if a.source == "-" else open(a.source, "rb")
+    follow = a.follow and a.source != "-"
+    try:
+        src = JsonlSource(fh, follow=follow, stop=stop, poll_s=0.05, idle_marker=follow)
+        records = iter(src)
+        if resume_at:  # rebuild the detectors' state quietly (same 512-record runs), then continue
+            sidecar.quiet = True
+            buf: list = []
+            for rec in records:
+                if rec is None:  # (following) caught up before the resume point
+                    break
+                buf.append(rec)
+                if src.offset >= resume_at or len(buf) == 512:
+                    sidecar.feed_many(buf)
+                    buf = []
+                    if src.offset >= resume_at or stop.is_set():
+                        break
+            if buf:
+                sidecar.feed_many(buf)
+            sidecar.quiet = False
+            if src.offset < resume_at:
+                print(f"warning: {a.source} is shorter than the resume point ({resume_at} bytes): it was replaced "
+                      "or truncated; nothing new was read", file=sys.stderr)
+        state["blocking"] = a.source == "-"
+        if follow:  # live: everything available at once (runs of up to 512), then wait for more
+            buf: list = []
+            for rec in records:
+                if rec is not None:
+                    buf.append(rec)
+                if buf and (rec is None or len(buf) >= 512):
+                    sidecar.position = src.offset
+                    sidecar.feed_many(buf) if len(buf) > 1 else sidecar.feed(buf[0])
+                    buf = []
+                beat()
+                if stop.is_set():
+                    break
+            if buf:
+                sidecar.position = src.offset
+                sidecar.feed_many(buf)
+        else:  # a file or a pipe: vectorised runs of up to 512 records
+            while not stop.is_set():
+                state["blocking"] = a.source == "-"
+                chunk = list(itertools.islice(records, 512))
+                state["blocking"] = False
+                if not chunk:
+                    break
+                sidecar.position = src.offset
+                sidecar.feed_many(chunk)
+                beat()
+    finally:
+        state["blocking"] = False
+        sidecar.position = src.offset if "src" in locals() else None
+        if fh is not sys.stdin.buffer:
+            fh.close()
+    return 0
+
+
+def _run_sim(a, n: int, router, sidecar, stop: threading.Event, beat) -> int:
     from analyzers.sim.cluster import Cluster
     from analyzers.sim.profiles import get_profile
     from analyzers.sim.runner import SimConfig, build_workload
-    from analyzers.sim.workloads import WORKLOADS, WorkloadError
+    from analyzers.sim.workloads import WorkloadError
 
     name = a.source[4:]
-    if name not in WORKLOADS:
-        print(f"error: unknown workload {name!r}; known: {', '.join(WORKLOADS)}", file=sys.stderr)
-        return 2
     try:
         reqs = build_workload(SimConfig(workload=name, scale=a.scale, limit=a.limit, seed=a.seed))
     except WorkloadError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     prof = get_profile("h20")
-    Cluster(n, prof).run(reqs, router, record_decisions=False, known_speeds=False, on_telemetry=sidecar.feed)
+
+    def on_telemetry(rec):
+        if stop.is_set():
+            raise _Stop()
+        sidecar.feed(rec)
+        beat()
+
+    Cluster(n, prof).run(reqs, router, record_decisions=False, known_speeds=False, on_telemetry=on_telemetry)
     return 0

@@ -10,11 +10,14 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
+from analyzers.argcheck import (Parser, check_finite_params, nonneg_int, positive_float, positive_int,
+                               readable_file, writable_dir)
 from analyzers.router.scorers import SCORERS, parse_params
 from analyzers.telemetry.schema import JsonlWriter
 
@@ -30,25 +33,55 @@ def add_sim_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workload", default="mooncake-conversation", choices=WORKLOADS, metavar="NAME",
                    help=f"bundled trace or generator: {', '.join(WORKLOADS)} (default: mooncake-conversation)")
     p.add_argument("--trace", metavar="PATH", help="your own trace (.jsonl Mooncake, .csv Azure, .json/dir WEKA)")
-    p.add_argument("--instances", type=int, default=16, help="number of instances (default 16)")
+    p.add_argument("--instances", type=positive_int, default=16, help="number of instances (default 16)")
     p.add_argument("--profile", default="h20", choices=list(PROFILES), help="hardware/model profile (default h20)")
     p.add_argument("--profile-file", metavar="JSON", help="your own profile: a JSON object with the Profile fields "
                    "(name, t0, w, k, a_p, a_d, kv_blocks; times in ms)")
-    p.add_argument("--kv-blocks", type=int, help="override the profile's KV capacity (16-token blocks)")
-    p.add_argument("--max-num-seqs", type=int, help="override max_num_seqs")
-    p.add_argument("--chunk", type=int, help="override max_num_batched_tokens (the step token budget)")
+    p.add_argument("--kv-blocks", type=positive_int, help="override the profile's KV capacity (16-token blocks)")
+    p.add_argument("--max-num-seqs", type=positive_int, help="override max_num_seqs")
+    p.add_argument("--chunk", type=positive_int, help="override max_num_batched_tokens (the step token budget)")
     p.add_argument("--param", action="append", metavar="NAME=VALUE", help="scorer parameter, repeatable (e.g. lambda=300)")
-    p.add_argument("--scale", type=float, default=1.0, help="replay speed-up factor (default 1.0)")
-    p.add_argument("--window", type=float, metavar="SECONDS", help="keep this many seconds of the (scaled) replay")
-    p.add_argument("--limit", type=int, metavar="N", help="keep the first N requests")
-    p.add_argument("--seed", type=int, default=0, help="seed for generators and random scorers (default 0)")
-    p.add_argument("--snapshot-interval", type=float, metavar="SECONDS",
+    p.add_argument("--scale", type=positive_float, default=1.0, help="replay speed-up factor (default 1.0)")
+    p.add_argument("--window", type=positive_float, metavar="SECONDS", help="keep this many seconds of the (scaled) replay")
+    p.add_argument("--limit", type=positive_int, metavar="N", help="keep the first N requests")
+    p.add_argument("--seed", type=nonneg_int, default=0, help="seed for generators and random scorers (default 0)")
+    p.add_argument("--snapshot-interval", type=positive_float, metavar="SECONDS",
                    help="route on snapshots refreshed this often (stale telemetry); default: exact state")
     p.add_argument("--no-commit-updates", action="store_true", help="router does not add its own decisions between snapshots")
     p.add_argument("--speeds", metavar="V1,V2,...", help="relative instance speeds (heterogeneous cluster)")
-    p.add_argument("--slo-ttft", type=float, default=2.0, help="TTFT SLO in seconds for attainment (default 2)")
-    p.add_argument("--slo-tpot", type=float, default=0.1, help="TPOT SLO in seconds for attainment (default 0.1)")
+    p.add_argument("--slo-ttft", type=positive_float, default=2.0, help="TTFT SLO in seconds for attainment (default 2)")
+    p.add_argument("--slo-tpot", type=positive_float, default=0.1, help="TPOT SLO in seconds for attainment (default 0.1)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def check_sim_args(a: argparse.Namespace, scorers: Sequence[str]) -> str | None:
+    """Why the common simulation arguments cannot run (one line), or ``None``: unknown
+    or non-finite/negative ``--param`` values, a missing ``--trace`` or profile file,
+    ``--speeds`` that are not positive numbers."""
+    try:
+        params = parse_params(a.param)
+    except ValueError as exc:
+        return str(exc)
+    why = check_finite_params(params)
+    if why:
+        return why
+    for key in params:  # every --param must belong to at least one chosen scorer
+        if key != "picker" and not any(key in SCORERS[s].defaults for s in scorers if s in SCORERS):
+            known = sorted({k for s in scorers if s in SCORERS for k in SCORERS[s].defaults})
+            return f"no chosen scorer has a parameter {key!r} (parameters: {', '.join(known) or 'none'})"
+    for path in (a.trace, a.profile_file):
+        if path is not None and not Path(path).is_dir():
+            why = readable_file(path)
+            if why:
+                return why
+    if a.speeds is not None:
+        try:
+            v = [float(x) for x in a.speeds.split(",")]
+        except ValueError:
+            return f"--speeds must be comma-separated numbers, got {a.speeds!r}"
+        if not v or not all(math.isfinite(x) and x > 0 for x in v):
+            return "--speeds must be finite numbers > 0"
+    return None
 
 
 def config_from_args(a: argparse.Namespace, scorer: str) -> SimConfig:
@@ -90,6 +123,18 @@ def config_from_args(a: argparse.Namespace, scorer: str) -> SimConfig:
 def _progress(total: int, quiet: bool, label: str):
     if quiet:
         return None, None
+    if not sys.stderr.isatty():  # a log or a pipe: a plain line every 10% (a bar would print nothing)
+        import contextlib
+        import time
+
+        t0 = time.monotonic()
+        step = max(1, total // 10)
+
+        def line(n: int) -> None:
+            if n % step == 0 or n == total:
+                print(f"{label}: {n:,}/{total:,} requests, {time.monotonic() - t0:.0f} s", file=sys.stderr, flush=True)
+
+        return contextlib.nullcontext(), line
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.console import Console
 
@@ -139,18 +184,21 @@ def _summary_rows(s, res) -> list[tuple[str, object]]:
 
 
 def main_simulate(argv: Sequence[str] | None = None, prog: str = "lmetric simulate") -> int:
-    p = argparse.ArgumentParser(prog=prog, description="Replay a workload on a simulated vLLM-v1 cluster.")
+    p = Parser(prog=prog, description="Replay a workload on a simulated vLLM-v1 cluster.")
     add_sim_arguments(p)
     p.add_argument("--scorer", default="lmetric", metavar="NAME[,NAME...]",
                    help=f"routing scorer(s); several run one after another. Known: {', '.join(SCORERS)}")
     p.add_argument("--out", default="results", metavar="DIR", help="output directory (default results/)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
-    p.add_argument("--telemetry-interval", type=float, default=1.0, help="seconds between telemetry snapshots (default 1)")
+    p.add_argument("--telemetry-interval", type=positive_float, default=1.0, help="seconds between telemetry snapshots (default 1)")
     a = p.parse_args(argv)
     scorers = [s.strip() for s in a.scorer.split(",") if s.strip()]
     unknown = [s for s in scorers if s not in SCORERS]
     if not scorers or unknown:
         p.error(f"unknown scorer(s) {', '.join(unknown) or '(none)'}; known: {', '.join(SCORERS)}")
+    why = check_sim_args(a, scorers) or writable_dir(a.out)
+    if why:
+        p.error(why)
     try:
         base = replace(config_from_args(a, scorers[0]), telemetry_interval=a.telemetry_interval)
         params = dict(base.params)
@@ -203,13 +251,18 @@ def main_simulate(argv: Sequence[str] | None = None, prog: str = "lmetric simula
         from .plots import plot_cdfs
 
         plot_cdfs(by_scorer, out / "latency_cdf.png")
-    print(f"\nwrote {out}/ (requests.csv, telemetry.jsonl, summary.json{', plots' if not a.no_plots else ''})")
+    files = f"requests.csv, telemetry.jsonl, summary.json{', instances.png' if not a.no_plots else ''}"
+    if len(cfgs) > 1:
+        print(f"\nwrote {', '.join(f'{out / c.scorer}/' for c in cfgs)} (each: {files})"
+              + (f" and {out / 'latency_cdf.png'}" if not a.no_plots else ""))
+    else:
+        print(f"\nwrote {out}/ ({files}{', latency_cdf.png' if not a.no_plots else ''})")
     return 0
 
 
 def main_sweep(argv: Sequence[str] | None = None, prog: str = "lmetric sweep") -> int:
     """Load sweep: every scorer at every scale; mean/P99 TTFT and TPOT against rate."""
-    p = argparse.ArgumentParser(prog=prog, description="Sweep load (replay scale) for several scorers.")
+    p = Parser(prog=prog, description="Sweep load (replay scale) for several scorers.")
     add_sim_arguments(p)
     p.add_argument("--scorers", default="lmetric,vllm-v1,bailian", help="comma-separated scorers")
     p.add_argument("--scales", default="0.5,1,2,4", help="comma-separated replay scale factors")
@@ -221,11 +274,13 @@ def main_sweep(argv: Sequence[str] | None = None, prog: str = "lmetric sweep") -
         if bad or not scorers:
             raise ValueError(f"unknown scorer(s) {', '.join(bad) or '(none)'}; known: {', '.join(SCORERS)}")
         scales = [float(v) for v in a.scales.split(",")]
-        if any(v <= 0 for v in scales):
-            raise ValueError("--scales must be positive")
+        if not scales or not all(math.isfinite(v) and v > 0 for v in scales):
+            raise ValueError("--scales must be finite numbers > 0")
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        p.error(str(exc).replace("could not convert string to float: ", "--scales: not a number: "))
+    why = check_sim_args(a, scorers[:1]) or writable_dir(a.out)
+    if why:
+        p.error(why)
     rows = []
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -62,7 +63,11 @@ def main(argv: Sequence[str] | None = None, prog: str = "lmetric lambda-sweep") 
     from .cli import add_sim_arguments, config_from_args
     from .workloads import WorkloadError
 
-    p = argparse.ArgumentParser(prog=prog, description="Grid-search the linear rule's exchange rate and compare with LMetric.")
+    from analyzers.argcheck import Parser, writable_file
+
+    from .cli import check_sim_args
+
+    p = Parser(prog=prog, description="Grid-search the linear rule's exchange rate and compare with LMetric.")
     add_sim_arguments(p)
     p.add_argument("--lambdas", default=",".join(f"{v:g}" for v in DEFAULT_LAMBDAS), help="comma-separated λ grid")
     p.add_argument("--metric", default="ttft_mean", choices=METRICS, help="what 'best' minimises (default ttft_mean)")
@@ -70,6 +75,14 @@ def main(argv: Sequence[str] | None = None, prog: str = "lmetric lambda-sweep") 
     a = p.parse_args(argv)
     try:
         lambdas = [float(v) for v in a.lambdas.split(",") if v.strip()]
+    except ValueError:
+        p.error(f"--lambdas must be comma-separated numbers, got {a.lambdas!r}")
+    if not lambdas or not all(math.isfinite(v) and v >= 0 for v in lambdas):
+        p.error("--lambdas must be finite numbers >= 0")
+    why = check_sim_args(a, ["linear"]) or (writable_file(a.out) if a.out else None)
+    if why:
+        p.error(why)
+    try:
         cfg = replace(config_from_args(a, "linear"), telemetry_interval=None, params={})
         res = lambda_sweep(cfg, lambdas, a.metric)
     except (ValueError, WorkloadError) as exc:

@@ -7,7 +7,7 @@ Two record kinds, written as JSON lines with a ``kind`` field:
   tokens, preemptions, steps, prompt/generation tokens, busy milliseconds), the last
   step time, ``max_num_seqs``, and the queued prefill tokens the simulator knows
   exactly (a real deployment estimates it). ``stale`` marks an instance that stopped
-  answering (its last values are repeated).
+  answering (its last values are repeated) and ``age_s`` says for how long.
 * ``decision`` — :class:`RoutingDecision`, one routing decision: per-candidate
   indicators (cached prefix tokens, queued prefill tokens, batch size, score), the
   choice, the prompt's prefix class (hash of its first block) and, when known, the
@@ -67,6 +67,7 @@ class InstanceSnapshot(_Record):
     busy_ms_total: float = 0.0
     max_num_seqs: int = 0
     stale: bool = False
+    age_s: float = 0.0          # seconds since the instance last answered (scraped sources)
 
     kind = "snapshot"
 
