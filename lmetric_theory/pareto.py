@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import sympy as sp
 
-from .conditions import zero_factor
-from .theorem import Step, Theorem, holds, identity, positive
+from . import bruteforce as B
+from .conditions import ZeroFactor, zero_factor
+from .theorem import Step, Theorem, eq, gt, holds, proves
 
 __all__ = ["theorem", "zero_factor_witness"]
 
@@ -36,18 +37,31 @@ def zero_factor_witness(family: str):
     raise ValueError(f"no zero-factor witness for family {family!r} (the reference has none: both factors >= 1)")
 
 
-def _proof() -> list[Step]:
+def _parts():
     xi, yi = sp.symbols("x_i y_i", positive=True)
     d1p, d2p = sp.symbols("d_1 d_2", positive=True)
     d1n, d2n = sp.symbols("d_1 d_2", nonnegative=True)
     gap = lambda d1, d2: (xi + d1) * (yi + d2) - xi * yi  # noqa: E731
     Qs, Ps, Bs = sp.symbols("Q P BS", nonnegative=True)
+    return (
+        eq(gap(d1n, d2n), xi * d2n + yi * d1n + d1n * d2n),
+        gt(sp.expand(gap(d1p, d2n))),
+        gt(sp.expand(gap(d1n, d2p))),
+        gt((Qs + (Ps + 1)) * (Bs + 1)),
+    )
+
+
+def _statement() -> sp.Basic:
+    return sp.And(*_parts(), evaluate=False)
+
+
+def _proof() -> list[Step]:
+    gap, worse_kv, worse_load, ref = _parts()
     steps = [
-        identity("the score gap to a dominating shift", gap(d1n, d2n), xi * d2n + yi * d1n + d1n * d2n),
-        positive("strictly worse KV factor (d1 > 0, d2 >= 0): dominated instance scores higher", sp.expand(gap(d1p, d2n))),
-        positive("strictly worse load (d1 >= 0, d2 > 0): dominated instance scores higher", sp.expand(gap(d1n, d2p))),
-        positive("reference factors are positive: x = Q + P with P >= 1", Qs + (Ps + 1)),
-        positive("reference factors are positive: y = BS + 1", Bs + 1),
+        proves("the score gap to a dominating shift", gap),
+        proves("strictly worse KV factor (d1 > 0, d2 >= 0): dominated instance scores higher", worse_kv),
+        proves("strictly worse load (d1 >= 0, d2 > 0): dominated instance scores higher", worse_load),
+        proves("reference factors are positive: x = Q + P with P >= 1, y = BS + 1", ref),
     ]
     for fam in ("noqueue", "plain"):
         (wxi, wyi), (wxj, wyj) = zero_factor_witness(fam)
@@ -57,9 +71,28 @@ def _proof() -> list[Step]:
     return steps
 
 
-def _statement() -> sp.Basic:
-    xi, yi, d1, d2 = sp.symbols("x_i y_i d_1 d_2", positive=True)
-    return sp.Gt((xi + d1) * (yi + d2), xi * yi)
+def _dominated(x, y, k):
+    return any(j != k and x[j] <= x[k] and y[j] <= y[k] and (x[j] < x[k] or y[j] < y[k]) for j in range(len(x)))
+
+
+def _falsify(rng, samples: int) -> list[str]:
+    found = []
+    for _ in range(samples):
+        n = rng.randint(2, 6)
+        # positive factors: the product never picks a dominated instance
+        x, y = B.rand_pos(rng, n), B.rand_pos(rng, n)
+        k = B.argmin([a * b for a, b in zip(x, y)])
+        if _dominated(x, y, k):
+            found.append(B.report("T4 positive factors", (x, y), k, "a dominated pick"))
+        # zero factors (ports): the predicate against the brute force
+        x, y = B.rand_nonneg_int(rng, n, 3), B.rand_nonneg_int(rng, n, 3)
+        s = [a * b for a, b in zip(x, y)]
+        k = B.argmin(s)
+        want = ZeroFactor(tuple(i for i, v in enumerate(s) if v == 0), s.count(s[k]), k, _dominated(x, y, k))
+        got = zero_factor(x, y)
+        if got != want:
+            found.append(B.report("T4 zero_factor", (x, y), got, want))
+    return found
 
 
 def theorem() -> Theorem:
@@ -68,11 +101,10 @@ def theorem() -> Theorem:
         name="Pareto consistency",
         statement="With positive factors the product never prefers a dominated instance; with a zero factor "
         "(the ports) a dominated instance can tie and win — why the reference adds Q and the +1.",
-        assumptions=("x_i, y_i > 0", "d1, d2 >= 0, not both 0"),
         sympy_statement=_statement,
         proof=_proof,
         numeric=zero_factor,
         holds_for={"reference": "holds (x >= 1, y >= 1)", "noqueue": "fails: full hit gives P = 0 at any load",
                    "plain": "fails: an idle instance gives BS = 0"},
-        closed_form="(x+d1)(y+d2) - x y = x d2 + y d1 + d1 d2",
+        falsify=_falsify,
     )
