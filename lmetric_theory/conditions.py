@@ -15,8 +15,9 @@ Ties go to the lowest index everywhere (the reference router's policy).
 Exactness. Every predicate that *decides* something (a pick, a disagreement, a
 condition, an interval) computes in exact rationals (:class:`fractions.Fraction`), so
 its boundaries are exact: ints and Fractions are taken as they are, and a float is read
-at its shortest round-trip decimal (``0.1`` means 1/10, so a boundary typed in decimal
-is decided as typed). Real-valued helpers (scores, rates, costs) return floats.
+as the simplest fraction that rounds to it (``0.1`` is 1/10, ``5/6`` in floating point
+is 5/6), so a boundary typed or computed in floating point is decided as meant.
+Real-valued helpers (scores, rates, costs) return floats.
 
 >>> import numpy as np
 >>> agreement_interval(np.array([10., 4., 1.]), np.array([1., 2., 30.]))
@@ -63,12 +64,26 @@ __all__ = [
 ]
 
 
-def exact_value(v) -> Fraction:
-    """``v`` as an exact rational: ints, bools and Fractions as they are, floats (and
-    numpy numbers) at their shortest round-trip decimal; ``ValueError`` on nan/inf.
+def _simplest_between(lo: Fraction, hi: Fraction | None) -> Fraction:
+    """The fraction with the smallest denominator strictly inside ``(lo, hi)``
+    (``0 <= lo < hi``; ``hi=None`` is +infinity), by continued fractions."""
+    n = math.floor(lo)
+    if hi is None or n + 1 < hi:
+        return Fraction(n + 1)
+    inner = _simplest_between(1 / (hi - n), None if lo == n else 1 / (lo - n))
+    return n + 1 / inner
 
-    >>> exact_value(0.1), exact_value(3), exact_value(Fraction(1, 3))
-    (Fraction(1, 10), Fraction(3, 1), Fraction(1, 3))
+
+def exact_value(v) -> Fraction:
+    """``v`` as an exact rational: ints, bools and Fractions as they are; a float (or
+    numpy float) as the simplest fraction that rounds to it — so ``0.1`` is 1/10 and
+    ``5/6`` computed in floating point is 5/6, and a boundary computed or typed in
+    floating point is decided as meant. ``ValueError`` on nan/inf.
+
+    >>> exact_value(0.1), exact_value(5 / 6), exact_value(3), exact_value(Fraction(1, 3))
+    (Fraction(1, 10), Fraction(5, 6), Fraction(3, 1), Fraction(1, 3))
+    >>> exact_value(0.30000000000000004) > Fraction(3, 10)
+    True
     """
     if isinstance(v, Fraction):
         return v
@@ -77,7 +92,13 @@ def exact_value(v) -> Fraction:
     f = float(v)
     if not math.isfinite(f):
         raise ValueError(f"need a finite number, got {f!r}")
-    return Fraction(float.__repr__(f))
+    if f == 0:
+        return Fraction(0)
+    a = abs(f)
+    lo = (Fraction(a) + Fraction(math.nextafter(a, 0.0))) / 2
+    hi = (Fraction(a) + Fraction(math.nextafter(a, math.inf))) / 2
+    q = _simplest_between(lo, hi)
+    return q if f > 0 else -q
 
 
 def _exact_array(a) -> np.ndarray:
@@ -234,8 +255,9 @@ def on_lower_left_hull(x: np.ndarray, y: np.ndarray, k: int) -> bool:
 def hot_prefix_condition(share: float, holders: int, instances: int) -> bool:
     """T8 (paper Equation 2): a class with arrival ``share`` cached on ``holders`` of
     ``instances`` can stay on its holders without overloading them iff
-    ``share <= holders / instances`` — decided exactly (a float share at its shortest
-    decimal, so the boundary ``share = holders/instances`` is feasible).
+    ``share <= holders / instances`` — decided exactly (a float share is read as the
+    simplest fraction that rounds to it, so the boundary ``share = holders/instances``
+    is feasible however it was computed).
 
     >>> hot_prefix_condition(0.3, 3, 10), hot_prefix_ratio_form(0.3, 3, 10)
     (True, True)

@@ -57,6 +57,10 @@ import sympy as sp
 
 from . import bruteforce as B
 from .conditions import marginal_cost
+from .score_families import BS as FBS
+from .score_families import FAMILIES
+from .score_families import P as FP
+from .score_families import Q as FQ
 from .theorem import Step, Theorem, eq, proves
 
 __all__ = ["theorem", "MarginalCost", "simulate_marginal_cost", "closed_form_cost"]
@@ -132,7 +136,8 @@ def closed_form_cost(q, p, bs, *, t0=0, kappa=1, steps=0, decode_tokens=0):
 
 def _parts():
     T0, kappa = sp.symbols("T_0 kappa", positive=True)
-    Q, P, BS, D, S = sp.symbols("Q P BS D S", nonnegative=True)
+    D, S = sp.symbols("D S", nonnegative=True)
+    Q, P, BS = FQ, FP, FBS  # the score families' own symbols (integers >= 0)
     delta = closed_form_cost(Q, P, BS, t0=T0, kappa=kappa, steps=S, decode_tokens=D)
     c = (Q + P) + BS * P  # prefill-dominated limit, in units of kappa
     Qi, Pi, Bi, Qj, Pj = sp.symbols("Q_i P_i BS_i Q_j P_j", nonnegative=True)
@@ -142,8 +147,9 @@ def _parts():
     equal_cross = {Qj: Qi * Bi / Bj}  # Q_j BS_j = Q_i BS_i
     return (
         eq((delta / kappa).subs({T0: 0, D: 0}), c),
-        eq((Q + P) * (BS + 1), c + Q * BS),
-        eq(P * (BS + 1), c - Q),
+        eq(FAMILIES["reference"].score, c + Q * BS),
+        eq(FAMILIES["noqueue"].score, c - Q),
+        eq(FAMILIES["plain"].score, FAMILIES["reference"].score - Q * BS - (Q + P)),
         eq((S_i - S_j).xreplace(equal_cross), (c_i - c_j).xreplace(equal_cross)),
     )
 
@@ -153,11 +159,12 @@ def _statement() -> sp.Basic:
 
 
 def _proof() -> list[Step]:
-    limit, reference, noqueue, equal = _parts()
+    limit, reference, noqueue, plain, equal = _parts()
     return [
         proves("prefill-dominated limit (T0 S*, kappa D -> 0): Delta/kappa = (Q+P) + BS P", limit),
         proves("reference product = cost + Q*BS (cross term)", reference),
         proves("no-queue port P(BS+1) = cost - Q", noqueue),
+        proves("plain port P*BS = reference - Q*BS - (Q + P) = cost - Q - P", plain),
         proves("equal cross terms Q_i BS_i = Q_j BS_j: product and cost differences coincide", equal),
     ]
 

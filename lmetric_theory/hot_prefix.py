@@ -108,7 +108,7 @@ def _falsify(rng, samples: int) -> list[str]:
             share = m / n  # a float on the boundary
         else:
             share = Fraction(rng.randint(1, 999), 1000)
-        exact_share = Fraction(float.__repr__(share)) if isinstance(share, float) else share
+        exact_share = Fraction(m, n) if isinstance(share, float) else share  # m / n rounds to itself
         total = Fraction(1000)
         fluid_ok = exact_share * total / m <= total / n  # per-holder class load within the fair share
         got = (hot_prefix_condition(share, m, n), hot_prefix_ratio_form(share, m, n))
