@@ -45,7 +45,7 @@ import sympy as sp
 
 from . import bruteforce as B
 from .conditions import agreement_interval, on_lower_left_hull
-from .theorem import Step, Theorem, eq, ge, gt, holds, proves
+from .theorem import Step, Theorem, eq, ge, gt, proves
 
 __all__ = ["theorem", "interval_closed_form"]
 
@@ -91,7 +91,7 @@ def _statement() -> sp.Basic:
 
 def _proof() -> list[Step]:
     lighter, heavier, level, lemma, factor, support, nonneg = _parts()
-    steps = [
+    return [
         proves("lighter j (y_j = y_k - e): linear difference = (y_k - y_j)(lam - t_j)", lighter),
         proves("heavier j (y_j = y_k + e): linear difference = (y_j - y_k)(s_j - lam)", heavier),
         proves("equal y: product difference = y_k * linear difference (both rules order by x)", level),
@@ -100,18 +100,6 @@ def _proof() -> list[Step]:
         proves("product's pick: x_j + (x_k/y_k) y_j - 2 x_k = x_k (y_k - y_j)^2/(y_j y_k) + w/y_j", support),
         proves("... >= 0: lam_k = x_k/y_k always ranks the product's pick first (interval never empty)", nonneg),
     ]
-    # exact example: a middle point above the chord of its neighbours is no linear rule's pick
-    X = [sp.Integer(10), sp.Integer(6), sp.Integer(1)]
-    Y = [sp.Integer(1), sp.Rational(11, 2), sp.Integer(10)]
-    k = 1
-    s = (X[k] - X[2]) / (Y[2] - Y[k])
-    t = (X[0] - X[k]) / (Y[k] - Y[0])
-    ch = X[0] + (X[2] - X[0]) * (Y[k] - Y[0]) / (Y[2] - Y[0])
-    steps += [
-        holds("example: point 1 lies strictly above the chord of points 0 and 2", sp.Gt(X[k], ch)),
-        holds("example: hence L > U, no linear rule picks it", sp.Gt(s, t)),
-    ]
-    return steps
 
 
 def _rationalisable(x, y, k):

@@ -17,7 +17,7 @@ from fractions import Fraction
 import sympy as sp
 
 from . import bruteforce as B
-from .theorem import Step, Theorem, eq, exact, gt, holds, proves
+from .theorem import Step, Theorem, eq, exact, gt, proves
 
 __all__ = ["theorem", "linear_scale_witness"]
 
@@ -54,15 +54,17 @@ def _proof() -> list[Step]:
         proves("lam1 lies below r: linear(lam1) picks i", below),
         proves("lam2 = lam1 + d lies above r: linear(lam2) picks j", above),
     ]
-    for l1, l2 in ((1, 2), (sp.Rational(1, 10), 300)):
-        (wxi, wyi), (wxj, wyj) = linear_scale_witness(l1, l2)
-        steps.append(holds(f"witness lam1={l1}: picks i", sp.Lt(wxi + l1 * wyi, wxj + l1 * wyj)))
-        steps.append(holds(f"witness lam2={l2}: picks j", sp.Gt(wxi + l2 * wyi, wxj + l2 * wyj)))
     return steps
 
 
 def _falsify(rng, samples: int) -> list[str]:
     found = []
+    for bad in ((1, 1), (0, 2), (2, -1)):
+        try:
+            linear_scale_witness(*bad)
+            found.append(f"T2 linear_scale_witness{bad} accepted invalid rates")
+        except ValueError:
+            pass
     for _ in range(samples):
         l1, l2 = B.rand_pos(rng, 2)
         if l1 == l2:
