@@ -47,3 +47,8 @@ bench: install
 	$(PY) -m benchmarks.bench_simulator
 	$(PY) -m benchmarks.bench_router
 	$(PY) -m benchmarks.bench_detector
+
+## one-line mutations of lmetric_theory against `lmetric theory check` (prints the kill figure)
+.PHONY: mutation
+mutation: install
+	$(PY) -m tests.mutation

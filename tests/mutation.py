@@ -279,7 +279,12 @@ def main(argv=None) -> int:
     p.add_argument("--samples", type=int, default=40, help="check --samples for each mutant")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds per mutant before it counts as killed")
     p.add_argument("--list", action="store_true", help="list the mutation sites and exit")
+    p.add_argument("--package", type=Path, default=None,
+                   help="mutate a copy of this lmetric_theory directory (default: the one beside tests/)")
     args = p.parse_args(argv)
+    if args.package is not None:
+        global PACKAGE
+        PACKAGE = args.package.resolve()
     if args.list:
         for m in mutants():
             print(m)
