@@ -115,6 +115,9 @@ def _rationalisable(x, y, k):
 
 def _falsify(rng, samples: int) -> list[str]:
     found = []
+    for bad in (([0, 1], [1, 1], None), ([1, 2], [1], None), ([1, 2], [1, 1], 2), ([1, 2], [1, 1], -1), ([], [], None)):
+        if not B.rejects(agreement_interval, *bad):
+            found.append(f"T6 agreement_interval accepted invalid input {bad}")
     for _ in range(samples):
         n = rng.randint(2, 6)
         x, y = B.rand_pos(rng, n), B.rand_pos(rng, n)

@@ -83,3 +83,19 @@ def exists_rate(x, y, targets) -> bool:
     """Is there ``lam > 0`` for which linear ranks one of ``targets`` first (ties allowed)?"""
     targets = set(targets)
     return any(linear_picks(x, y, lam) & targets for lam in rate_candidates(x, y))
+
+
+def rejects(fn, *args, **kwargs) -> bool:
+    """Whether ``fn(*args, **kwargs)`` refuses its input with a ``ValueError``."""
+    try:
+        fn(*args, **kwargs)
+    except ValueError:
+        return True
+    return False
+
+
+def close(got, want, rel: float = 1e-12) -> bool:
+    """Float ``got`` within a relative ``rel`` of the exact ``want`` (the documented
+    tolerance of the real-valued helpers, which return floats)."""
+    w = float(want)
+    return abs(float(got) - w) <= rel * max(1.0, abs(w))

@@ -380,22 +380,23 @@ def herding_window(x_i: float, y_i: float, runner_up: float, p: float) -> int:
     x, y, s, pp = (exact_value(v) for v in (x_i, y_i, runner_up, p))
     if pp < 0 or x < 0 or y < 0:
         raise ValueError("x_i, y_i and p must be non-negative")
-    c = x * y - s
-    if c > 0:
-        return 1
-    b = x + pp * y
-    if pp == 0:
-        if b == 0:
-            return math.inf  # type: ignore[return-value]  # score never grows: absorbs everything
-        return math.floor(-c / b) + 1
-    root = (-float(b) + math.sqrt(float(b * b - 4 * pp * c))) / (2 * float(pp))
-    m = max(1, math.floor(root) + 1)
-    # the float root is only a starting point: the exact definition decides
-    while m > 1 and (x + (m - 1) * pp) * (y + m - 1) > s:
-        m -= 1
-    while (x + m * pp) * (y + m) <= s:
-        m += 1
-    return m
+    if pp == 0 and x == 0:
+        return math.inf  # type: ignore[return-value]  # score never grows: absorbs everything
+
+    def moved(m: int) -> bool:  # g(m) > 0: after m commits the runner-up wins
+        return (x + m * pp) * (y + m) > s
+
+    # g is increasing: exponential search for a moved m, then bisection (exact, no float root)
+    lo, hi = 0, 1
+    while not moved(hi):
+        lo, hi = hi, 2 * hi
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if moved(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
 
 
 def herds(arrival_rate: float, snapshot_age: float, window: float) -> bool:

@@ -56,7 +56,7 @@ from fractions import Fraction
 import sympy as sp
 
 from . import bruteforce as B
-from .conditions import marginal_cost
+from .conditions import cost_cross_term, marginal_cost
 from .score_families import BS as FBS
 from .score_families import FAMILIES
 from .score_families import P as FP
@@ -184,6 +184,8 @@ def _falsify(rng, samples: int) -> list[str]:
         want = closed_form_cost(q, p, bs, t0=t0, kappa=kappa, steps=r.steps, decode_tokens=r.decode_tokens)
         if r.total != want:
             found.append(B.report("T7 closed form", (d, queue, p, budget, t0, kappa), r.total, want))
+        if float(cost_cross_term(q, bs)) != q * bs:
+            found.append(B.report("T7 cost_cross_term", (q, bs), float(cost_cross_term(q, bs)), q * bs))
         got = float(marginal_cost(q, p, bs))
         if got != float(q + p + bs * p):
             found.append(B.report("T7 marginal_cost", (q, p, bs), got, q + p + bs * p))

@@ -77,6 +77,12 @@ def _proof() -> list[Step]:
 
 def _falsify(rng, samples: int) -> list[str]:
     found = []
+    for bad in (([-1, 0], [1, 1], [0, 0]), ([0, 0], [0, 1], [0, 0]), ([0, 0], [1, 1], [0, -1]), ([0], [1, 1], [0]),
+                ([], [], [])):
+        if not B.rejects(product_cost_optimal, *bad):
+            found.append(f"T11 accepted an invalid state {bad}")
+    if not B.rejects(product_cost_optimal, [0, 0], [1, 1], [0, 0], extra=[-1, 0]):
+        found.append("T11 accepted a negative extra term")
     for _ in range(samples):
         n = rng.randint(2, 5)
         q, bs = B.rand_nonneg_int(rng, n), B.rand_nonneg_int(rng, n)

@@ -20,10 +20,12 @@ True
 
 from __future__ import annotations
 
+import math
+
 import sympy as sp
 
 from . import bruteforce as B
-from .conditions import diverges
+from .conditions import break_even_rate, diverges
 from .theorem import Step, Theorem, eq, gt, proves
 
 __all__ = ["theorem", "divergence_region"]
@@ -72,6 +74,8 @@ def _proof() -> list[Step]:
 
 def _falsify(rng, samples: int) -> list[str]:
     found = []
+    if not (B.rejects(diverges, float("nan"), 1, 1, 1, 1) and B.rejects(diverges, 1, 1, 1, 1, float("inf"))):
+        found.append("T5 diverges accepted a non-finite number")
     for _ in range(samples):
         xi, yi, xj, yj, lam = B.rand_pos(rng, 5)
         r = (xj - xi) / (yi - yj) if yi != yj else None
@@ -83,6 +87,9 @@ def _falsify(rng, samples: int) -> list[str]:
             lam = lam_ij
         prod, lin = xi * yi - xj * yj, (xi + lam * yi) - (xj + lam * yj)
         strict = (prod < 0 and lin > 0) or (prod > 0 and lin < 0)
+        ber = float(break_even_rate(xi, yi, xj, yj))
+        if (r is None and not math.isnan(ber)) or (r is not None and not B.close(ber, r)):
+            found.append(B.report("T5 break_even_rate", (xi, yi, xj, yj), ber, r))
         got = bool(diverges(xi, yi, xj, yj, lam))
         if got != strict:
             found.append(B.report("T5 diverges", (xi, yi, xj, yj, lam), got, strict))

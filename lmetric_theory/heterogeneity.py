@@ -27,7 +27,7 @@ from __future__ import annotations
 import sympy as sp
 
 from . import bruteforce as B
-from .conditions import heterogeneity_flip
+from .conditions import heterogeneity_flip, speed_dispersion, speed_normalised_scores
 from .theorem import Step, Theorem, eq, gt, proves
 
 __all__ = ["theorem"]
@@ -63,6 +63,13 @@ def _falsify(rng, samples: int) -> list[str]:
         s, v = B.rand_pos(rng, n), B.rand_pos(rng, n)
         if rng.random() < 0.3:
             s[1] = s[0]  # a tie of the plain product
+        norm = speed_normalised_scores(s, v)
+        disp = speed_dispersion(v)
+        if not all(B.close(g, a / b) for g, a, b in zip(norm, s, v)) or not B.close(disp, max(v) / min(v)):
+            found.append(B.report("T9 speed helpers", (s, v), (norm, disp), "exact"))
+        if not (B.rejects(heterogeneity_flip, s, [0] * n) and B.rejects(speed_normalised_scores, s, [0] * n)
+                and B.rejects(speed_dispersion, [0] * n) and B.rejects(speed_dispersion, [])):
+            found.append(f"T9 accepted a zero speed: {s}")
         want = B.argmin(s) != B.argmin([a / b for a, b in zip(s, v)])
         if heterogeneity_flip(s, v) != want:
             found.append(B.report("T9 heterogeneity_flip", (s, v), not want, want))

@@ -29,10 +29,11 @@ from __future__ import annotations
 
 import sympy as sp
 
+import math
 from fractions import Fraction
 
 from . import bruteforce as B
-from .conditions import hot_prefix_condition, hot_prefix_ratio_form, stays_on_holder
+from .conditions import affinity_ratio, hot_prefix_condition, hot_prefix_ratio_form, stays_on_holder
 from .theorem import Step, Theorem, eq, gt, proves, truth
 
 __all__ = ["theorem", "affinity_ratio_expr"]
@@ -98,6 +99,12 @@ def _falsify(rng, samples: int) -> list[str]:
     boundary share = |M|/N (as a Fraction and as a float); the affinity predicate
     against the exact product comparison."""
     found = []
+    for bad in ((0.5, 5, 4), (0.5, -1, 4), (0.5, 0, 0)):
+        if not B.rejects(hot_prefix_condition, *bad):
+            found.append(f"T8 hot_prefix_condition accepted {bad}")
+    for bad in ((0, 1, 4), (1, 1, 4), (0.5, 0, 4), (0.5, 4, 4), (float("nan"), 1, 4)):
+        if not B.rejects(hot_prefix_ratio_form, *bad):
+            found.append(f"T8 hot_prefix_ratio_form accepted {bad}")
     for _ in range(samples):
         n = rng.randint(2, 40)
         m = rng.randint(1, n - 1)
@@ -116,6 +123,10 @@ def _falsify(rng, samples: int) -> list[str]:
             found.append(B.report("T8 Equation 2", (share, m, n), got, fluid_ok))
         qi, qj, bi, bj = B.rand_nonneg_int(rng, 4, 4)
         pi, pj = B.rand_pos_int(rng, 2, 8)
+        a = float(affinity_ratio(qi, pi, qj, pj))
+        a0 = float(affinity_ratio(0, 0, qj, pj))
+        if not B.close(a, Fraction(qj + pj, qi + pi)) or a0 != math.inf:
+            found.append(B.report("T8 affinity_ratio", (qi, pi, qj, pj), (a, a0), Fraction(qj + pj, qi + pi)))
         want = (qi + pi) * (bi + 1) < (qj + pj) * (bj + 1)
         if bool(stays_on_holder(qi, pi, bi, qj, pj, bj)) != want:
             found.append(B.report("T8 stays_on_holder", (qi, pi, bi, qj, pj, bj), not want, want))

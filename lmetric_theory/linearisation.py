@@ -15,7 +15,7 @@ from __future__ import annotations
 import sympy as sp
 
 from . import bruteforce as B
-from .conditions import pairwise_exchange_rate
+from .conditions import argmin_first, linear_scores, pairwise_exchange_rate, product_scores
 from .theorem import Step, Theorem, eq, gt, proves
 
 __all__ = ["theorem"]
@@ -59,6 +59,15 @@ def _falsify(rng, samples: int) -> list[str]:
         ybar = (yi + yj) / 2
         # solve D_prod = ybar ((xi - xj) + lam (yi - yj)) for lam on a trade-off pair, else use the means
         lam = (d_prod / ybar - (xi - xj)) / (yi - yj) if yi != yj else (xi + xj) / (yi + yj)
+        x, y = B.rand_pos(rng, 3), B.rand_pos(rng, 3)
+        lam_s = B.rand_pos(rng, 1)[0]
+        ps, ls = product_scores(x, y), linear_scores(x, y, lam_s)
+        if not all(B.close(g, a * b) for g, a, b in zip(ps, x, y)) or \
+                not all(B.close(g, a + lam_s * b) for g, a, b in zip(ls, x, y)):
+            found.append(B.report("T3 product/linear scores", (x, y, lam_s), (ps, ls), "exact scores"))
+        ints = [int(v) for v in B.rand_nonneg_int(rng, 4)]
+        if argmin_first(ints) != B.argmin(ints):
+            found.append(B.report("T3 argmin_first", ints, argmin_first(ints), B.argmin(ints)))
         got = float(pairwise_exchange_rate(xi, yi, xj, yj))
         if abs(got - float(lam)) > 1e-12 * abs(float(lam)):
             found.append(B.report("T3 pairwise_exchange_rate", (xi, yi, xj, yj), got, lam))

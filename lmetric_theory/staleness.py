@@ -24,10 +24,12 @@ Herding beyond what fresh state allows happens when ``Lambda delta > m*``.
 
 from __future__ import annotations
 
+import math
+
 import sympy as sp
 
 from . import bruteforce as B
-from .conditions import herding_window
+from .conditions import herding_window, herds
 from .theorem import Step, Theorem, eq, gt, proves
 
 __all__ = ["theorem", "herding_root"]
@@ -75,6 +77,11 @@ def _loop(x, y, s, p):
 
 def _falsify(rng, samples: int) -> list[str]:
     found = []
+    if not (B.rejects(herding_window, -1, 1, 1, 1) and B.rejects(herding_window, 1, -1, 1, 1)
+            and B.rejects(herding_window, 1, 1, 1, -1)):
+        found.append("T10 herding_window accepted negative input")
+    if herding_window(0, 3, 5, 0) != math.inf or herds(1e9, 1e9, math.inf):
+        found.append("T10 a score that never grows must absorb every request (window inf, never herds)")
     (mp, _), (sx, sy, ss, sP) = herding_root()
     for t in range(samples):
         x, y, p = B.rand_pos(rng, 3)
@@ -87,6 +94,11 @@ def _falsify(rng, samples: int) -> list[str]:
         got = herding_window(x, y, s, p)
         if got != want:
             found.append(B.report("T10 herding_window", (x, y, s, p), got, want))
+        if herding_window(x, y, s, 0) != _loop(x, y, s, 0):
+            found.append(B.report("T10 herding_window p=0", (x, y, s), herding_window(x, y, s, 0), _loop(x, y, s, 0)))
+        rate, age = B.rand_pos(rng, 2)
+        if herds(rate, age, want) != (rate * age > want):
+            found.append(B.report("T10 herds", (rate, age, want), herds(rate, age, want), rate * age > want))
         if t < max(1, samples // 4):  # the closed form itself, evaluated exactly by sympy
             root = mp.xreplace({sx: sp.Rational(x), sy: sp.Rational(y), ss: sp.Rational(s), sP: sp.Rational(p)})
             closed = max(1, int(sp.floor(root)) + 1)
