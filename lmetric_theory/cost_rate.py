@@ -69,9 +69,9 @@ def _proof() -> list[Step]:
         proves("common P: cost differences are linear(P) differences, so the product is cost-optimal iff P is in "
                "its pick's T6 interval", pairwise),
         proves("with the step and decode terms: Delta/kappa = x + P y - P + (T0/kappa) S* + D", decode),
-        holds("witness: the cheaper instance b costs less", sp.Lt(cb, ca)),
+        holds("witness: the cheaper instance b costs less", sp.Lt(cb, ca, evaluate=False)),
         holds("witness: yet b is dominated in (y, x), so no linear rule picks it",
-              sp.And(sp.Gt(qb + pb, qa + pa), sp.Gt(bb + 1, ba + 1))),
+              sp.And(sp.Gt(qb + pb, qa + pa, evaluate=False), sp.Gt(bb + 1, ba + 1, evaluate=False), evaluate=False)),
     ]
 
 

@@ -39,7 +39,7 @@ def zero_factor_witness(family: str):
 
 def _parts():
     xi, yi = sp.symbols("x_i y_i", positive=True)
-    d1p, d2p = sp.symbols("d_1 d_2", positive=True)
+    d1p, d2p = sp.symbols("d_1^+ d_2^+", positive=True)
     d1n, d2n = sp.symbols("d_1 d_2", nonnegative=True)
     gap = lambda d1, d2: (xi + d1) * (yi + d2) - xi * yi  # noqa: E731
     Qs, Ps, Bs = sp.symbols("Q P BS", nonnegative=True)
@@ -65,9 +65,11 @@ def _proof() -> list[Step]:
     ]
     for fam in ("noqueue", "plain"):
         (wxi, wyi), (wxj, wyj) = zero_factor_witness(fam)
-        steps.append(holds(f"{fam}: j dominates i", sp.And(sp.Le(wxj, wxi), sp.Le(wyj, wyi), sp.Or(sp.Lt(wxj, wxi), sp.Lt(wyj, wyi)))))
+        le, lt = (lambda a, b: sp.Le(a, b, evaluate=False)), (lambda a, b: sp.Lt(a, b, evaluate=False))
+        steps.append(holds(f"{fam}: j dominates i", sp.And(le(wxj, wxi), le(wyj, wyi),
+                                                           sp.Or(lt(wxj, wxi), lt(wyj, wyi), evaluate=False), evaluate=False)))
         steps.append(holds(f"{fam}: yet the scores tie at zero, so lowest index picks dominated i",
-                           sp.Eq(wxi * wyi, wxj * wyj)))
+                           sp.Eq(sp.Mul(wxi, wyi, evaluate=False), sp.Mul(wxj, wyj, evaluate=False), evaluate=False)))
     return steps
 
 

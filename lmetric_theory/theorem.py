@@ -173,13 +173,23 @@ def truth(claim: str, statement: sp.Basic, value: object, method: str) -> Step:
     return Step(claim, statement, _as_verdict(value), method)
 
 
-def holds(claim: str, relation: sp.Basic) -> Step:
-    """Step for a concrete relation that sympy evaluates (e.g. a witness check).
+def _evaluate(expr: sp.Basic) -> sp.Basic:
+    """Evaluate an unevaluated boolean/relational tree on concrete numbers."""
+    if isinstance(expr, (sp.core.relational.Relational, sp.logic.boolalg.BooleanFunction)):
+        return expr.func(*[_evaluate(a) for a in expr.args])
+    return expr
 
-    >>> holds("1/2 < 1", sp.Lt(sp.Rational(1, 2), 1)).passed
+
+def holds(claim: str, relation: sp.Basic) -> Step:
+    """Step for a concrete relation that sympy evaluates exactly (e.g. a witness check);
+    build it with ``evaluate=False`` so the step shows the relation, not just ``True``.
+
+    >>> holds("1/2 < 1", sp.Lt(sp.Rational(1, 2), 1, evaluate=False)).passed
     True
+    >>> holds("2 < 1", sp.Lt(2, 1, evaluate=False)).passed
+    False
     """
-    return Step(claim, relation, _as_verdict(relation), "exact evaluation")
+    return Step(claim, relation, _as_verdict(_evaluate(relation)), "exact evaluation")
 
 
 def exact(value: object) -> sp.Expr:
