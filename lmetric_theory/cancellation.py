@@ -13,6 +13,8 @@ two-instance witness separates them.
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import sympy as sp
 
 from . import bruteforce as B
@@ -84,15 +86,17 @@ def _falsify(rng, samples: int) -> list[str]:
             found.append(B.report("T1 equal powers", (x, y, k), "different pick", "same pick"))
         if numeric(x, y, a, b) != same or not same:
             found.append(B.report("T1 numeric", (x, y, a, b), numeric(x, y, a, b), same))
-    for bad in ((1, 1), (0, 2), (2, -1)):
+    for bad in ((1, 1), (0, 2), (2, 0), (2, -1), (-1, 2)):
         try:
             power_witness(*bad)
             found.append(f"T1 power_witness{bad} accepted invalid exponents")
         except ValueError:
             pass
-    for _ in range(max(1, samples // 8)):
+    for t in range(samples):
         ea, eb = B.rand_pos(rng, 2)
-        if ea == eb:
+        if t % 2:  # close exponents need a long witness: the hard case
+            eb = ea + Fraction(rng.choice((-1, 1)), rng.randint(2, 40))
+        if ea == eb or eb <= 0:
             continue
         (wxi, wyi), (wxj, wyj) = power_witness(ea, eb)
         ea_s, eb_s = sp.Rational(ea.numerator, ea.denominator), sp.Rational(eb.numerator, eb.denominator)
