@@ -78,7 +78,7 @@ def _proof() -> list[Step]:
 def _falsify(rng, samples: int) -> list[str]:
     found = []
     for bad in (([-1, 0], [1, 1], [0, 0]), ([0, 0], [0, 1], [0, 0]), ([0, 0], [1, 1], [0, -1]), ([0], [1, 1], [0]),
-                ([], [], [])):
+                ([0, 0], [1, 1], [0]), ([], [], [])):
         if not B.rejects(product_cost_optimal, *bad):
             found.append(f"T11 accepted an invalid state {bad}")
     if not B.rejects(product_cost_optimal, [0, 0], [1, 1], [0, 0], extra=[-1, 0]):

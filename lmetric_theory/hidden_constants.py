@@ -31,7 +31,7 @@ from fractions import Fraction
 import sympy as sp
 
 from . import bruteforce as B
-from .conditions import alpha_stability, beta_stability, cost_optimal_betas
+from .conditions import alpha_stability, beta_stability, cost_optimal_betas, stability_intervals
 from .theorem import Step, Theorem, eq, gt, proves
 
 __all__ = ["theorem"]
@@ -97,6 +97,14 @@ def _falsify(rng, samples: int) -> list[str]:
                   and all(m.picks[i] != m.picks[i + 1] for i in range(pieces - 1)))
             if not ok:
                 found.append(B.report(f"T13 {name}_stability", (q, p, bs, alpha, beta), m, "exact envelope"))
+        # the defaults are the reference constants: alpha = beta = 1, beta from 0
+        ref = (beta_stability(q, p, bs), alpha_stability(q, p, bs))
+        if ref[0].lo != 0 or ref[1].lo != 0 or \
+                ref[0].pick_at(0) != B.argmin([(a + b) * c for a, b, c in zip(q, p, bs)]) or \
+                ref[1].pick_at(1) != B.argmin([(a + b) * (c + 1) for a, b, c in zip(q, p, bs)]):
+            found.append(B.report("T13 default constants", (q, p, bs), ref, "alpha = beta = 1, from 0"))
+        if not (B.rejects(stability_intervals, [1, 2], [1]) and B.rejects(stability_intervals, [], [])):
+            found.append("T13 stability_intervals accepted mismatched lines")
         costs = [a + b + c * b for a, b, c in zip(q, p, bs)]
         best = B.argmins(costs)
         m = beta_stability(q, p, bs)

@@ -33,7 +33,7 @@ import math
 from fractions import Fraction
 
 from . import bruteforce as B
-from .conditions import affinity_ratio, hot_prefix_condition, hot_prefix_ratio_form, stays_on_holder
+from .conditions import affinity_ratio, exact_value, hot_prefix_condition, hot_prefix_ratio_form, stays_on_holder
 from .theorem import Step, Theorem, eq, gt, proves, truth
 
 __all__ = ["theorem", "affinity_ratio_expr"]
@@ -123,6 +123,12 @@ def _falsify(rng, samples: int) -> list[str]:
             found.append(B.report("T8 Equation 2", (share, m, n), got, fluid_ok))
         qi, qj, bi, bj = B.rand_nonneg_int(rng, 4, 4)
         pi, pj = B.rand_pos_int(rng, 2, 8)
+        if rng.random() < 0.35:  # a tie: the holder is not strictly better
+            qj, bj, pj = 0, 0, (qi + pi) * (bi + 1)
+        num, den = rng.randint(0, 50), rng.randint(1, 50)
+        q = Fraction(num, den)
+        if exact_value(num / den) != q or exact_value(-num / den) != -q:
+            found.append(B.report("T8 float reading", num / den, exact_value(num / den), q))
         a = float(affinity_ratio(qi, pi, qj, pj))
         a0 = float(affinity_ratio(0, 0, qj, pj))
         if not B.close(a, Fraction(qj + pj, qi + pi)) or a0 != math.inf:

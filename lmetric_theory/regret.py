@@ -80,7 +80,7 @@ def _falsify(rng, samples: int) -> list[str]:
         want = (k, j, costs[k] - costs[j])
         if (r.pick, r.best, r.regret) != want:
             found.append(B.report("T12 regret", (q, p, bs, extra), r, want))
-        if not (0 <= r.regret <= r.bound <= max(cross) + max(extra) - min(extra)):
+        if not (0 <= r.regret <= r.bound <= r.cap == max(cross) + max(extra) - min(extra)):
             found.append(B.report("T12 bound", (q, p, bs, extra), r, "0 <= regret <= bound <= cap"))
     return found
 

@@ -94,7 +94,7 @@ def _falsify(rng, samples: int) -> list[str]:
         got = herding_window(x, y, s, p)
         if got != want:
             found.append(B.report("T10 herding_window", (x, y, s, p), got, want))
-        if herding_window(x, y, s, 0) != _loop(x, y, s, 0):
+        if herding_window(x, y, s, 0) != _loop(x, y, s, 0) or herding_window(x, 0, s, p) != _loop(x, 0, s, p):
             found.append(B.report("T10 herding_window p=0", (x, y, s), herding_window(x, y, s, 0), _loop(x, y, s, 0)))
         rate, age = B.rand_pos(rng, 2)
         if herds(rate, age, want) != (rate * age > want):
