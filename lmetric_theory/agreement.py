@@ -118,9 +118,19 @@ def _falsify(rng, samples: int) -> list[str]:
     for bad in (([0, 1], [1, 1], None), ([1, 2], [1], None), ([1, 2], [1, 1], 2), ([1, 2], [1, 1], -1), ([], [], None)):
         if not B.rejects(agreement_interval, *bad):
             found.append(f"T6 agreement_interval accepted invalid input {bad}")
+    # fixed boundary cases: dominated, equal x (weakly dominated), exactly on a chord (ties agree)
+    for x, y, k, want in (([1, 2], [1, 5], 1, False), ([2, 2], [1, 3], 1, False), ([2, 2], [3, 1], 0, False),
+                          ([3, 2, 1], [1, 2, 3], 1, True), ([3, 3, 1], [1, 2, 3], 1, False), ([5, 5], [2, 2], 1, True)):
+        if on_lower_left_hull(x, y, k) != want or agreement_interval(x, y, pick=k).empty == want:
+            found.append(B.report("T6 boundary case", (x, y, k), not want, want))
     for _ in range(samples):
         n = rng.randint(2, 6)
         x, y = B.rand_pos(rng, n), B.rand_pos(rng, n)
+        if n >= 3 and rng.random() < 0.3:  # put point 0 exactly on the chord of points 1 and 2
+            t = Fraction(rng.randint(1, 3), 4)
+            x[0], y[0] = x[1] + t * (x[2] - x[1]), y[1] + t * (y[2] - y[1])
+            if x[0] <= 0 or y[0] <= 0:
+                x[0], y[0] = x[1], y[1]
         prod_k = B.argmin([a * b for a, b in zip(x, y)])
         k = prod_k if rng.random() < 0.5 else rng.randrange(n)
         ai = agreement_interval(x, y, pick=k)

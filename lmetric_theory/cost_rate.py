@@ -106,6 +106,11 @@ def _falsify(rng, samples: int) -> list[str]:
         got_rates = linear_cost_optimal_rates(q, p, bs, extra)
         if bool(got_rates) != want:
             found.append(B.report("T11 linear_cost_optimal_rates", (q, p, bs, extra), got_rates, want))
+        if cost_optimal_rate([p_common]) != p_common:
+            found.append(B.report("T11 cost_optimal_rate one instance", p_common, cost_optimal_rate([p_common]), p_common))
+        want_rates = tuple(a for a in (agreement_interval(x, y, pick=j) for j in sorted(B.argmins(costs))) if not a.empty)
+        if got_rates != want_rates:
+            found.append(B.report("T11 intervals", (q, p, bs, extra), got_rates, want_rates))
         for ai in got_rates:  # inside each reported interval linear really is cost-optimal
             hi = ai.upper if ai.upper != math.inf else ai.lower + 1
             lam = (ai.lower + hi) / 2 if (ai.lower + hi) > 0 else hi

@@ -105,6 +105,11 @@ def _falsify(rng, samples: int) -> list[str]:
             found.append(B.report("T13 default constants", (q, p, bs), ref, "alpha = beta = 1, from 0"))
         if not (B.rejects(stability_intervals, [1, 2], [1]) and B.rejects(stability_intervals, [], [])):
             found.append("T13 stability_intervals accepted mismatched lines")
+        full = beta_stability(q, p, bs)
+        if full.breaks:  # cut at a break: the piece ending there is kept, nothing after it
+            cut = beta_stability(q, p, bs, hi=full.breaks[0])
+            if cut.breaks or cut.picks != full.picks[:1]:
+                found.append(B.report("T13 hi at a break", (q, p, bs), cut, full.picks[:1]))
         costs = [a + b + c * b for a, b, c in zip(q, p, bs)]
         best = B.argmins(costs)
         m = beta_stability(q, p, bs)
