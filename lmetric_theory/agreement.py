@@ -115,7 +115,7 @@ def _rationalisable(x, y, k):
 
 def _falsify(rng, samples: int) -> list[str]:
     found = []
-    for bad in (([0, 1], [1, 1], None), ([1, 2], [1], None), ([1, 2], [1, 1], 2), ([1, 2], [1, 1], -1), ([], [], None)):
+    for bad in (([0, 1], [1, 1], None), ([1, 1], [1, 0], None), ([1, 2], [1], None), ([1, 2], [1, 1], 2), ([1, 2], [1, 1], -1), ([], [], None)):
         if not B.rejects(agreement_interval, *bad):
             found.append(f"T6 agreement_interval accepted invalid input {bad}")
     # fixed boundary cases: dominated, equal x (weakly dominated), exactly on a chord (ties agree)
