@@ -172,6 +172,10 @@ def _proof() -> list[Step]:
 def _falsify(rng, samples: int) -> list[str]:
     """Brute force A1-A5 against the closed form, and the predicate against it."""
     found = []
+    one = Fraction(1)
+    for bad in ((0, (), 0, 10), (0, (0,), 5, 10), (-1, (), 5, 10), (2, (5,), 5, 4), (0, (), 5, 1)):
+        if not B.rejects(simulate_marginal_cost, *bad, t0=one, kappa=one):
+            found.append(f"T7 simulate_marginal_cost accepted {bad}")
     for _ in range(samples):
         d = rng.randint(0, 3)
         queue = tuple(rng.randint(1, 30) for _ in range(rng.randint(0, 3)))
@@ -184,6 +188,11 @@ def _falsify(rng, samples: int) -> list[str]:
         want = closed_form_cost(q, p, bs, t0=t0, kappa=kappa, steps=r.steps, decode_tokens=r.decode_tokens)
         if r.total != want:
             found.append(B.report("T7 closed form", (d, queue, p, budget, t0, kappa), r.total, want))
+        one_step = d + q + p <= budget  # A3: everything fits in one step's budget
+        if one_step != (r.steps == 1) or (one_step and r.decode_tokens != d):
+            found.append(B.report("T7 one-step regime", (d, queue, p, budget), (r.steps, r.decode_tokens), (1, d)))
+        if closed_form_cost(q, p, bs) != q + p + bs * p:
+            found.append(B.report("T7 closed form defaults", (q, p, bs), closed_form_cost(q, p, bs), q + p + bs * p))
         if float(cost_cross_term(q, bs)) != q * bs:
             found.append(B.report("T7 cost_cross_term", (q, bs), float(cost_cross_term(q, bs)), q * bs))
         got = float(marginal_cost(q, p, bs))

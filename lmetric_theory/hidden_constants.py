@@ -105,6 +105,12 @@ def _falsify(rng, samples: int) -> list[str]:
             found.append(B.report("T13 default constants", (q, p, bs), ref, "alpha = beta = 1, from 0"))
         if not (B.rejects(stability_intervals, [1, 2], [1]) and B.rejects(stability_intervals, [], [])):
             found.append("T13 stability_intervals accepted mismatched lines")
+        lo = B.rand_pos(rng, 1)[0]
+        shifted = stability_intervals([(a + b) * c for a, b, c in zip(q, p, bs)], [a + b for a, b in zip(q, p)], lo=lo)
+        probe = [t for t in _probe_points(shifted)]
+        if shifted.lo != lo or any(k != B.argmin([(a + b) * (c + t) for a, b, c in zip(q, p, bs)])
+                                   for k, t in zip(shifted.picks, probe)):
+            found.append(B.report("T13 from lo", (q, p, bs, lo), shifted, "exact envelope from lo"))
         full = beta_stability(q, p, bs)
         if full.breaks:  # cut at a break: the piece ending there is kept, nothing after it
             cut = beta_stability(q, p, bs, hi=full.breaks[0])
@@ -114,6 +120,9 @@ def _falsify(rng, samples: int) -> list[str]:
         best = B.argmins(costs)
         m = beta_stability(q, p, bs)
         good = cost_optimal_betas(q, p, bs)
+        edges = (m.lo,) + m.breaks + (m.hi,)
+        if any((s, e) not in list(zip(edges, edges[1:])) for s, e in good):
+            found.append(B.report("T13 cost_optimal_betas pieces", (q, p, bs), good, "pieces of the stability map"))
         for lo, t in zip((m.lo,) + m.breaks, _probe_points(m)):
             inside = any(a == lo for a, _ in good)
             if inside != (B.argmin([(a + b) * (c + t) for a, b, c in zip(q, p, bs)]) in best):

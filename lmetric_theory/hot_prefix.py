@@ -102,7 +102,8 @@ def _falsify(rng, samples: int) -> list[str]:
     for bad in ((0.5, 5, 4), (0.5, -1, 4), (0.5, 0, 0)):
         if not B.rejects(hot_prefix_condition, *bad):
             found.append(f"T8 hot_prefix_condition accepted {bad}")
-    if float(affinity_ratio(0, 1, 0, 4096)) != 4096 or float(affinity_ratio(0, 0, 0, 4096)) != math.inf:
+    if float(affinity_ratio(0, 1, 0, 4096)) != 4096 or float(affinity_ratio(0, 0, 0, 4096)) != math.inf or \
+            float(affinity_ratio(0, 0, 0, 0)) != math.inf:
         found.append("T8 the reference caps the affinity ratio at Q_j + n (P_i >= 1); a zero factor makes it infinite")
     edges = ((0.5, 0, 4, False), (0, 0, 1, True), (1, 4, 4, True), (0.25, 1, 4, True), (Fraction(1, 4), 1, 4, True))
     if [hot_prefix_condition(s, m, n) for s, m, n, _ in edges] != [w for *_, w in edges] or exact_value(0.0) != 0:
