@@ -63,12 +63,14 @@ def _proof() -> list[Step]:
     linear, pairwise, decode = _parts()
     (qa, pa, ba), (qb, pb, bb) = NO_LINEAR_WITNESS
     ca, cb = qa + pa + ba * pa, qb + pb + bb * pb
+    pinned = sp.Eq(sp.Tuple(ca, cb, qa + pa, ba + 1, qb + pb, bb + 1), sp.Tuple(500, 106, 100, 5, 101, 6), evaluate=False)
     return [
         proves("cost on x = Q + P, y = BS + 1: c_i = x_i + P_i y_i - P_i, a linear rule at the instance's own "
                "rate P_i", linear),
         proves("common P: cost differences are linear(P) differences, so the product is cost-optimal iff P is in "
                "its pick's T6 interval", pairwise),
         proves("with the step and decode terms: Delta/kappa = x + P y - P + (T0/kappa) S* + D", decode),
+        holds("witness: costs (500, 106) and points (x, y) = (100, 5), (101, 6)", pinned),
         holds("witness: the cheaper instance b costs less", sp.Lt(cb, ca, evaluate=False)),
         holds("witness: yet b is dominated in (y, x), so no linear rule picks it",
               sp.And(sp.Gt(qb + pb, qa + pa, evaluate=False), sp.Gt(bb + 1, ba + 1, evaluate=False), evaluate=False)),
@@ -106,6 +108,10 @@ def _falsify(rng, samples: int) -> list[str]:
         got_rates = linear_cost_optimal_rates(q, p, bs, extra)
         if bool(got_rates) != want:
             found.append(B.report("T11 linear_cost_optimal_rates", (q, p, bs, extra), got_rates, want))
+        (qa, pa, ba), (qb, pb, bb) = NO_LINEAR_WITNESS
+        if linear_cost_optimal_rates([qa, qb], [pa, pb], [ba, bb]) != () or \
+                B.argmins([qa + pa + ba * pa, qb + pb + bb * pb]) != {1}:
+            found.append("T11 the no-linear-rule witness is not one")
         if cost_optimal_rate([p_common]) != p_common:
             found.append(B.report("T11 cost_optimal_rate one instance", p_common, cost_optimal_rate([p_common]), p_common))
         want_rates = tuple(a for a in (agreement_interval(x, y, pick=j) for j in sorted(B.argmins(costs))) if not a.empty)

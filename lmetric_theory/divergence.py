@@ -52,7 +52,7 @@ def _parts():
         eq(d_lin, e * (lam - r)),
         eq(d_prod, e * ybar * (lam_ij - r)),
         eq(d_lin * d_prod, e**2 * ybar * (lam - r) * (lam_ij - r)),
-        gt(e**2 * ybar),
+        gt(sp.cancel(d_lin * d_prod / ((lam - r) * (lam_ij - r)))),
         eq(d_lin * d_prod, ((xi - xj) + lam * (yi - yj)) * (ybar * (xi - xj) + xbar * (yi - yj))),
     )
 
@@ -93,6 +93,9 @@ def _falsify(rng, samples: int) -> list[str]:
         got = bool(diverges(xi, yi, xj, yj, lam))
         if got != strict:
             found.append(B.report("T5 diverges", (xi, yi, xj, yj, lam), got, strict))
+        region, (sdx, sdy) = divergence_region(lam, (xi + xj) / 2, (yi + yj) / 2)
+        if bool(region.subs({sdx: xi - xj, sdy: yi - yj})) != strict:
+            found.append(B.report("T5 divergence_region", (xi, yi, xj, yj, lam), not strict, strict))
         if r is not None and strict != (min(lam, lam_ij) < r < max(lam, lam_ij)):
             found.append(B.report("T5 statement", (xi, yi, xj, yj, lam), "r between lam and lam_ij", strict))
     return found

@@ -38,7 +38,7 @@ def _parts():
     r, rho = Si / Sj, vi / vj
     return (
         eq((Si - Sj) * (Si / vi - Sj / vj), Sj**2 / vi * (r - 1) * (r - rho)),
-        gt(Sj**2 / vi),
+        gt(sp.cancel((Si - Sj) * (Si / vi - Sj / vj) / ((r - 1) * (r - rho)))),
         eq(Si / v - Sj / v, (Si - Sj) / v),
     )
 

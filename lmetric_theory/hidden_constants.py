@@ -49,7 +49,9 @@ def _parts():
         eq(S, (Q + alpha * P) * BS + beta * (Q + alpha * P)),
         eq(S, Q * (BS + beta) + alpha * P * (BS + beta)),
         eq(diff(s1 * t1 + s2 * t2), s1 * diff(t1) + s2 * diff(t2)),
-        gt(s1 * s2),
+        gt(s1),
+        eq(s1 + s2, 1),
+        gt(s2),
         eq(diff(beta), e * (beta - (aj - ak) / e)),
         eq(S.subs(alpha, 1) - cost, Q * BS + (beta - 1) * (Q + P)),
     )
@@ -60,12 +62,14 @@ def _statement() -> sp.Basic:
 
 
 def _proof() -> list[Step]:
-    in_beta, in_alpha, convex, weights, crossing, cost = _parts()
+    in_beta, in_alpha, convex, w1, total, w2, crossing, cost = _parts()
     return [
         proves("linear in beta: S = (Q + alpha P) BS + beta (Q + alpha P)", in_beta),
         proves("linear in alpha: S = Q (BS + beta) + alpha P (BS + beta)", in_alpha),
         proves("the difference of two lines is affine: at a convex combination of t1, t2 it is the combination", convex),
-        proves("with positive weights: k wins at t1 and t2 => k wins between, so <= N stability intervals", weights),
+        proves("the weights are convex: s1 > 0, s2 > 0, s1 + s2 = 1", w1),
+        proves("... they sum to one", total),
+        proves("... so if k wins at t1 and t2 it wins between: <= N stability intervals", w2),
         proves("two lines cross once, at beta_kj = (a_j - a_k)/(b_k - b_j)", crossing),
         proves("against T7's cost (alpha = 1): S(beta) - c = Q BS + (beta - 1)(Q + P)", cost),
     ]

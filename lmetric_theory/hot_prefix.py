@@ -34,7 +34,7 @@ from fractions import Fraction
 
 from . import bruteforce as B
 from .conditions import affinity_ratio, exact_value, hot_prefix_condition, hot_prefix_ratio_form, stays_on_holder
-from .theorem import Step, Theorem, eq, gt, proves, truth
+from .theorem import Step, Theorem, eq, gt, proves
 
 __all__ = ["theorem", "affinity_ratio_expr"]
 
@@ -57,12 +57,12 @@ def _parts():
     expr, (qi, qj, n, h) = affinity_ratio_expr()
     return (
         eq(x * lam / m - lam / N, lam * (x * N - m) / (m * N)),
-        gt(lam / (m * N)),
+        gt(sp.cancel((x * lam / m - lam / N) / (x * N - m))),
         eq(x / u - m / r, (x * r - m * u) / (u * r)),
         eq((x * N - m).subs(x, 1 - u), (x * r - m * u).subs(x, 1 - u)),
-        gt(u * r),
+        gt(sp.cancel((x / u - m / r) / (x * r - m * u))),
         eq((Qi + Pi) * (Bi + 1) - (Qj + Pj) * (Bj + 1), (Qi + Pi) * (Bj + 1) * ((Bi + 1) / (Bj + 1) - A)),
-        gt((Qi + Pi) * (Bj + 1)),
+        gt(sp.cancel(((Qi + Pi) * (Bi + 1) - (Qj + Pj) * (Bj + 1)) / ((Bi + 1) / (Bj + 1) - A))),
         eq(sp.Subs(expr, (qi, h), (0, 1 - 1 / n)), qj + n),
     )
 
@@ -75,8 +75,6 @@ def _proof() -> list[Step]:
     fluid, fluid_sign, ratio, same, ratio_sign, gap, gap_sign, cap = _parts()
     expr, (qi, qj, n, h) = affinity_ratio_expr()
     qi_pos = sp.Symbol("Q_i", positive=True)
-    limit_port = sp.limit(expr.subs({qi: 0, qj: 0}), h, 1, "-")
-    limit_ref = sp.limit(expr.subs(qi, qi_pos), h, 1, "-")
     return [
         proves("fluid: per-holder class load minus fair share = Lambda (x N - m)/(m N)", fluid),
         proves("the factor Lambda/(m N) is positive, so feasible <=> x <= m/N", fluid_sign),
@@ -85,11 +83,10 @@ def _proof() -> list[Step]:
         proves("u r > 0, so Equation 2 <=> x <= m/N", ratio_sign),
         proves("S_i - S_j = (Q_i+P_i)(BS_j+1)((BS_i+1)/(BS_j+1) - A)", gap),
         proves("reference: (Q_i+P_i)(BS_j+1) > 0 since P_i >= 1", gap_sign),
-        truth("ports (empty queues): A(h) -> oo as the cached share h -> 1",
-              sp.Eq(sp.Limit(expr.subs({qi: 0, qj: 0}), h, 1, "-"), sp.oo, evaluate=False), limit_port == sp.oo, "sympy.limit"),
-        truth("reference with a holder backlog Q_i > 0: A(h) -> (Q_j + n)/Q_i, finite",
-              sp.Eq(sp.Limit(expr, h, 1, "-"), (qj + n) / qi_pos, evaluate=False),
-              sp.simplify(limit_ref - (qj + n) / qi_pos) == 0, "sympy.limit"),
+        proves("ports (empty queues): A(h) -> oo as the cached share h -> 1",
+               eq(sp.Limit(expr.subs({qi: 0, qj: 0}), h, 1, "-"), sp.oo)),
+        proves("reference with a holder backlog Q_i > 0: A(h) -> (Q_j + n)/Q_i, finite",
+               eq(sp.Limit(expr.subs(qi, qi_pos), h, 1, "-"), (qj + n) / qi_pos)),
         proves("reference with an idle holder: P_i >= 1 caps A at Q_j + n (h = 1 - 1/n)", cap),
     ]
 

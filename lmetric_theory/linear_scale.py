@@ -59,7 +59,7 @@ def _proof() -> list[Step]:
 
 def _falsify(rng, samples: int) -> list[str]:
     found = []
-    for bad in ((1, 1), (0, 2), (2, -1)):
+    for bad in ((1, 1), (0, 2), (2, 0), (2, -1), (-1, 2)):
         try:
             linear_scale_witness(*bad)
             found.append(f"T2 linear_scale_witness{bad} accepted invalid rates")

@@ -126,6 +126,8 @@ def proves(claim: str, relation: sp.Basic) -> Step:
     d = _diff(relation).doit()
     if relation.lhs == relation.rhs:
         return Step(claim, relation, None, "vacuous: both sides are the same expression")
+    if isinstance(relation, sp.Eq) and (relation.lhs.doit().is_infinite or relation.rhs.doit().is_infinite):
+        return Step(claim, relation, relation.lhs.doit() == relation.rhs.doit(), "evaluate both sides (infinite)")
     if isinstance(relation, sp.Eq):
         return Step(claim, relation, sp.simplify(sp.expand(d)) == 0, "simplify(lhs - rhs) == 0")
     if isinstance(relation, sp.StrictGreaterThan):
