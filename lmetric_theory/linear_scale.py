@@ -17,6 +17,7 @@ from fractions import Fraction
 import sympy as sp
 
 from . import bruteforce as B
+from .score_families import linear_score
 from .theorem import Step, Theorem, eq, exact, gt, proves
 
 __all__ = ["theorem", "linear_scale_witness"]
@@ -36,10 +37,11 @@ def _parts():
     lam2 = lam1 + d
     r = (lam1 + lam2) / 2
     (xi, yi), (xj, yj) = (sp.Integer(1), sp.Integer(2)), (1 + r, sp.Integer(1))
+    diff = sp.Add(linear_score(xi, yi, lam), sp.Mul(-1, linear_score(xj, yj, lam), evaluate=False), evaluate=False)
     return (
-        eq(sp.Add(xi + lam * yi, sp.Mul(-1, xj + lam * yj, evaluate=False), evaluate=False), lam - r),
-        gt(r - lam1),
-        gt(lam2 - r),
+        eq(diff, lam - r),
+        gt(-diff.subs(lam, lam1)),
+        gt(diff.subs(lam, lam2)),
     )
 
 

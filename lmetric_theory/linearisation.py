@@ -15,6 +15,7 @@ from __future__ import annotations
 import sympy as sp
 
 from . import bruteforce as B
+from .score_families import linear_score, product_score
 from .conditions import argmin_first, linear_scores, pairwise_exchange_rate, product_scores
 from .theorem import Step, Theorem, eq, gt, proves
 
@@ -29,10 +30,11 @@ def _parts():
     xi, yi, xj, yj = _symbols()
     xbar, ybar = (xi + xj) / 2, (yi + yj) / 2
     lam_ij = xbar / ybar
+    d_prod = product_score(xi, yi) - product_score(xj, yj)
     return (
-        eq(xi * yi - xj * yj, ybar * (xi - xj) + xbar * (yi - yj)),
+        eq(d_prod, ybar * (xi - xj) + xbar * (yi - yj)),
         gt(ybar),
-        eq((xi * yi - xj * yj) / ybar, (xi + lam_ij * yi) - (xj + lam_ij * yj)),
+        eq(d_prod / ybar, linear_score(xi, yi, lam_ij) - linear_score(xj, yj, lam_ij)),
     )
 
 

@@ -17,6 +17,10 @@ from __future__ import annotations
 import sympy as sp
 
 from . import bruteforce as B
+from .score_families import BS as FBS
+from .score_families import FAMILIES
+from .score_families import P as FP
+from .score_families import Q as FQ
 from .conditions import ZeroFactor, zero_factor
 from .theorem import Step, Theorem, eq, gt, holds, proves
 
@@ -63,7 +67,17 @@ def _proof() -> list[Step]:
         proves("strictly worse load (d1 >= 0, d2 > 0): dominated instance scores higher", worse_load),
         proves("reference factors are positive: x = Q + P with P >= 1, y = BS + 1", ref),
     ]
-    for fam in ("noqueue", "plain"):
+    for fam, zero in (("reference", False), ("noqueue", True), ("plain", True)):
+        f = FAMILIES[fam]
+        steps.append(holds(f"{fam} {f.description}: x_min = {f.x_min}, y_min = {f.y_min}, "
+                           f"{'a zero factor' if zero else 'no zero factor'}",
+                           sp.Eq(sp.Integer(int(f.has_zero_factor)), sp.Integer(int(zero)), evaluate=False)))
+        at_min = sp.Subs(f.score, (FQ, FP, FBS), (0, f.x_min, 0))  # the smallest score the family allows
+        if not zero:
+            steps.append(holds("reference: its smallest score (Q = 0, P = 1, BS = 0) is positive",
+                               sp.Gt(at_min, 0, evaluate=False)))
+            continue
+        steps.append(holds(f"{fam}: its smallest score is 0", sp.Eq(at_min, 0, evaluate=False)))
         (wxi, wyi), (wxj, wyj) = zero_factor_witness(fam)
         le, lt = (lambda a, b: sp.Le(a, b, evaluate=False)), (lambda a, b: sp.Lt(a, b, evaluate=False))
         steps.append(holds(f"{fam}: j dominates i", sp.And(le(wxj, wxi), le(wyj, wyi),

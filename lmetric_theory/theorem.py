@@ -179,7 +179,7 @@ def _evaluate(expr: sp.Basic) -> sp.Basic:
     """Evaluate an unevaluated boolean/relational tree on concrete numbers."""
     if isinstance(expr, (sp.core.relational.Relational, sp.logic.boolalg.BooleanFunction)):
         return expr.func(*[_evaluate(a) for a in expr.args])
-    return expr
+    return expr.doit() if isinstance(expr, sp.Basic) else expr
 
 
 def holds(claim: str, relation: sp.Basic) -> Step:

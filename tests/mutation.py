@@ -7,8 +7,9 @@ a ``not`` or unary minus dropped, ``min`` <-> ``max``, or a sympy symbol assumpt
 removed (``positive=True`` / ``nonnegative=True`` / ``nonzero=True`` dropped). The
 statement of every theorem is a sympy expression in the same modules, so statement
 mutations are among these. Docstrings and prose (claims, names, messages) are not
-mutated: they are documentation, not mathematics; nor are the falsifiers and their
-brute force (``_falsify`` and friends, ``bruteforce.py``): they are the test oracle. A mutant is *killed* when
+mutated: they are documentation, not mathematics; nor are the falsifiers, their
+brute force and the random-point sampler (``_falsify`` and friends, ``bruteforce.py``,
+``theorem._draw``): they are the test oracle. A mutant is *killed* when
 ``check`` exits non-zero (or crashes, or exceeds the timeout).
 
 Run ``python -m tests.mutation [--limit N] [--seed S]`` (``make mutation``); it prints
@@ -35,7 +36,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "lmetric_theory"
 SKIP_FILES = {"__init__.py", "__main__.py", "cli.py", "bruteforce.py"}
 #: the falsifiers and their brute force are the test oracle (like a test suite), not mutated
-HARNESS = {"_falsify", "_rationalisable", "_loop", "_dominated", "_probe_points", "_no_falsifier"}
+HARNESS = {"_falsify", "_rationalisable", "_loop", "_dominated", "_probe_points", "_no_falsifier", "_draw"}
 PROSE_CALLS = {"proves", "identity", "positive", "nonnegative", "holds", "truth", "report", "ValueError", "TypeError",
                "KeyError", "AttributeError"}
 CMP_SWAP = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Eq: ast.NotEq, ast.NotEq: ast.Eq}
@@ -100,6 +101,9 @@ def _sites(tree: ast.AST):
                 if type(op) in CMP_SWAP:
                     yield node, f"compare {type(op).__name__}->{CMP_SWAP[type(op)].__name__}", \
                         (lambda n, i=i: n.ops.__setitem__(i, CMP_SWAP[type(n.ops[i])]()))
+        elif isinstance(node, ast.BinOp) and any(isinstance(s, ast.Constant) and isinstance(s.value, str)
+                                                 for s in (node.left, node.right)):
+            continue  # string concatenation: a message, prose
         elif isinstance(node, ast.BinOp) and type(node.op) in BIN_SWAP:
             yield node, f"operator {type(node.op).__name__}->{BIN_SWAP[type(node.op)].__name__}", \
                 (lambda n: setattr(n, "op", BIN_SWAP[type(n.op)]()))

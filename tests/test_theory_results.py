@@ -190,7 +190,7 @@ def _statement_mutant(file, needle, kind):
 
 
 def test_a_statement_mutation_makes_check_fail():
-    m = _statement_mutant("linearisation.py", "eq(xi * yi - xj * yj, ybar", "operator Add->Sub")
+    m = _statement_mutant("linearisation.py", "eq(d_prod, ybar * (xi - xj) + xbar * (yi - yj))", "operator Add->Sub")
     assert check_theorem(linearisation.theorem()).status == "PASS"
     result = check_theorem(load_mutant(m).theorem(), rng=random.Random(0), samples=10)
     assert result.status == "FAIL" and "unproved" in result.error
