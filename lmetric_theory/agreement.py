@@ -121,7 +121,7 @@ def _falsify(rng, samples: int) -> list[str]:
     # fixed boundary cases: dominated, equal x (weakly dominated), exactly on a chord (ties agree)
     for x, y, k, want in (([1, 2], [1, 5], 1, False), ([2, 2], [1, 3], 1, False), ([2, 2], [3, 1], 0, False),
                           ([3, 2], [1, 1], 0, False), ([3, 2, 1], [1, 2, 3], 1, True), ([3, 3, 1], [1, 2, 3], 1, False),
-                          ([5, 5], [2, 2], 1, True)):
+                          ([5, 5], [2, 2], 1, True), ([10, 6, 1], [1, 2, 5], 1, True), ([10, 8, 1], [1, 2, 5], 1, False)):
         if on_lower_left_hull(x, y, k) != want or agreement_interval(x, y, pick=k).empty == want:
             found.append(B.report("T6 boundary case", (x, y, k), not want, want))
     for _ in range(samples):

@@ -173,6 +173,8 @@ def _falsify(rng, samples: int) -> list[str]:
     """Brute force A1-A5 against the closed form, and the predicate against it."""
     found = []
     one = Fraction(1)
+    if simulate_marginal_cost(2, (5,), 5, 2 + 1 + 2, one, one).steps < 1:  # budget = BS + 2: the least valid one
+        found.append("T7 the least valid budget BS + 2 was refused")
     for bad in ((0, (), 0, 10), (0, (0,), 5, 10), (-1, (), 5, 10), (2, (5,), 5, 4), (0, (), 5, 1)):
         if not B.rejects(simulate_marginal_cost, *bad, t0=one, kappa=one):
             found.append(f"T7 simulate_marginal_cost accepted {bad}")
