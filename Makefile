@@ -69,3 +69,8 @@ $(VLLM_VENV)/.installed:
 
 e2e-vllm: install $(VLLM_VENV)/.installed
 	$(PY) -m benchmarks.e2e_vllm --vllm-python $(VLLM_VENV)/bin/python
+
+## one-line mutations of lmetric_theory against `lmetric theory check` (prints the kill figure)
+.PHONY: mutation
+mutation: install
+	$(PY) -m tests.mutation

@@ -1,7 +1,9 @@
 """Machine-checked theory of multiplicative (LMetric) request routing.
 
-Theorems T1–T10 (see :func:`catalogue`) each carry a sympy proof whose steps must
-all return ``True`` and a numeric counterpart in :mod:`lmetric_theory.conditions`.
+Theorems T1–T13 (see :func:`catalogue`) each carry a sympy proof whose steps must
+all return ``True``, a sympy statement that those steps prove, and a numeric
+counterpart in :mod:`lmetric_theory.conditions` that ``check`` falsification-tests
+against an independent brute force on seeded random exact states.
 Importing this package does no work; the online path (``lmetric_theory.conditions``)
 never imports sympy.
 

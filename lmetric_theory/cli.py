@@ -13,19 +13,34 @@ import json
 import sys
 from typing import Sequence, TextIO
 
-from .theorem import Theorem, TheoremResult, check_theorem
+from .theorem import DEFAULT_SAMPLES, DEFAULT_SEED, Theorem, TheoremResult, check_theorem
 
 __all__ = ["main", "build_parser", "run_check", "explain"]
 
 
+def _nonneg_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0 or value > 100_000:
+        raise argparse.ArgumentTypeError(f"expected an integer in 0..100000, got {value}")
+    return value
+
+
 def build_parser(prog: str = "lmetric theory") -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description="Machine-checked theorems of multiplicative routing (T1-T10).")
+    p = argparse.ArgumentParser(prog=prog, description="Machine-checked theorems of multiplicative routing (T1-T13).")
     sub = p.add_subparsers(dest="command", required=True, metavar="{check,explain}")
     c = sub.add_parser("check", help="verify every theorem; exit 1 if any fails")
     fmt = c.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="one JSON document for machines")
     fmt.add_argument("--latex", action="store_true", help="print statements and key steps as LaTeX")
     c.add_argument("--only", metavar="IDS", help="comma-separated theorem ids, e.g. T1,T6")
+    c.add_argument("--seed", type=_nonneg_int, default=DEFAULT_SEED,
+                   help=f"seed of the falsification states (default {DEFAULT_SEED})")
+    c.add_argument("--samples", type=_nonneg_int, default=DEFAULT_SAMPLES,
+                   help=f"random exact states per theorem and per statement clause (default {DEFAULT_SAMPLES}; "
+                   "0 skips falsification)")
     e = sub.add_parser("explain", help="print one theorem with its assumptions and proof steps")
     e.add_argument("theorem", help="theorem id, e.g. T6")
     e.add_argument("--latex", action="store_true", help="render the statement and steps as LaTeX")
@@ -41,11 +56,14 @@ def _select(theorems: Sequence[Theorem], only: str | None) -> list[Theorem]:
 
 
 def _table(results: Sequence[TheoremResult], out: TextIO) -> None:
-    rows = [(r.id, r.name, r.status, f"{r.seconds:.3f}") for r in results]
-    w = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(("id", "theorem", "status", "seconds"))]
-    print(f"{'id':<{w[0]}}  {'theorem':<{w[1]}}  {'status':<{w[2]}}  {'seconds':>{w[3]}}", file=out)
+    rows = [(r.id, r.name, r.status, str(len(r.steps)), str(r.samples), f"{r.seconds:.3f}") for r in results]
+    heads = ("id", "theorem", "status", "steps", "samples", "seconds")
+    w = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(heads)]
+    fmt = lambda row: (f"{row[0]:<{w[0]}}  {row[1]:<{w[1]}}  {row[2]:<{w[2]}}  {row[3]:>{w[3]}}  "  # noqa: E731
+                       f"{row[4]:>{w[4]}}  {row[5]:>{w[5]}}")
+    print(fmt(heads), file=out)
     for r, row in zip(results, rows):
-        print(f"{row[0]:<{w[0]}}  {row[1]:<{w[1]}}  {row[2]:<{w[2]}}  {row[3]:>{w[3]}}", file=out)
+        print(fmt(row), file=out)
         if not r.passed:
             print(f"{'':<{w[0]}}  ! {r.error}", file=out)
     n_ok = sum(r.passed for r in results)
@@ -65,15 +83,21 @@ def _latex(results: Sequence[TheoremResult], theorems: Sequence[Theorem], out: T
 
 
 def run_check(theorems: Sequence[Theorem], *, as_json: bool = False, as_latex: bool = False,
-              out: TextIO | None = None) -> int:
-    """Check ``theorems``; print a table (or JSON / LaTeX); return the exit code."""
+              out: TextIO | None = None, seed: int = DEFAULT_SEED, samples: int = DEFAULT_SAMPLES) -> int:
+    """Check ``theorems`` (proofs, statements, falsification on ``samples`` states drawn
+    from ``random.Random(seed)``); print a table (or JSON / LaTeX); return the exit code."""
+    import random
+
     out = sys.stdout if out is None else out
-    results = [check_theorem(t) for t in theorems]
+    rng = random.Random(seed)
+    results = [check_theorem(t, rng=rng, samples=samples) for t in theorems]
     if as_json:
         doc = {
             "passed": all(r.passed for r in results),
+            "seed": seed,
             "theorems": [
                 {"id": r.id, "name": r.name, "status": r.status, "seconds": round(r.seconds, 6), "error": r.error,
+                 "samples": r.samples, "counterexamples": list(r.counterexamples),
                  "steps": [{"claim": s.claim, "method": s.method, "verdict": s.verdict} for s in r.steps]}
                 for r in results
             ],
@@ -99,9 +123,11 @@ def explain(th: Theorem, *, as_latex: bool = False, out: TextIO | None = None) -
     print("Assumptions:", file=out)
     for a in th.assumptions:
         print(f"  - {a}", file=out)
-    print(f"\nStatement (sympy): {render(th.sympy_statement())}", file=out)
-    if th.closed_form:
-        print(f"Closed form: {th.closed_form}", file=out)
+    print("\nStatement (sympy, proved by the steps below):", file=out)
+    from .theorem import clauses
+
+    for c in clauses(th.sympy_statement()):
+        print(f"  {render(c)}", file=out)
     if th.holds_for:
         print("Score families:", file=out)
         for fam, verdict in th.holds_for.items():
@@ -111,6 +137,8 @@ def explain(th: Theorem, *, as_latex: bool = False, out: TextIO | None = None) -
         mark = "ok " if s.passed else "NO "
         print(f"  {i:>2}. [{mark}] {s.claim}", file=out)
         print(f"        {render(s.statement)}   ({s.method})", file=out)
+    print(f"\nFalsification: {r.samples} random exact states per clause and for the numeric predicate; "
+          f"{len(r.counterexamples)} counterexamples.", file=out)
     if r.error:
         print(f"\n{r.error}", file=out)
     return 0 if r.passed else 1
@@ -126,7 +154,8 @@ def main(argv: Sequence[str] | None = None, theorems: Sequence[Theorem] | None =
         theorems = catalogue()
     try:
         if args.command == "check":
-            return run_check(_select(theorems, args.only), as_json=args.json, as_latex=args.latex)
+            return run_check(_select(theorems, args.only), as_json=args.json, as_latex=args.latex,
+                             seed=args.seed, samples=args.samples)
         from .registry import get_theorem
 
         return explain(get_theorem(args.theorem, tuple(theorems)), as_latex=args.latex)

@@ -31,12 +31,14 @@ limit (``T0 S*`` and ``kappa D`` negligible next to the prefill terms)::
     Delta_i / kappa = (Q_i + P_i) + BS_i P_i = (Q_i + P_i)(BS_i + 1) - Q_i BS_i.
 
 So the reference product equals the marginal cost plus the cross term ``Q_i BS_i``
-(the queued backlog's interference, sunk whatever the decision). Exact condition:
-the product's pick ``k`` minimises the cost iff for every ``j``
-``S_k - S_j <= Q_k BS_k - Q_j BS_j + (c_j - c_k)`` ... equivalently
-``S_k - Q_k BS_k <= S_j - Q_j BS_j``; in particular they agree whenever ``Q_i BS_i`` is
-the same on every instance (e.g. all queues empty). The no-queue port ``P (BS+1)``
+(the queued backlog's interference, sunk whatever the decision): the two pick alike
+whenever ``Q_i BS_i`` is the same on every instance (e.g. all queues empty); when
+they do not, T12 bounds what the product overpays. The no-queue port ``P (BS+1)``
 equals ``Delta/kappa - Q``.
+
+The closed form ``Delta`` is checked against :func:`simulate_marginal_cost` — a
+brute-force step simulation of A1–A5 — on seeded random states in exact rationals
+every time the theorem is checked.
 
 >>> from fractions import Fraction
 >>> r = simulate_marginal_cost(decoders=2, queue=(30,), new_p=50, budget=64, t0=Fraction(1), kappa=Fraction(1, 10))
@@ -53,8 +55,13 @@ from fractions import Fraction
 
 import sympy as sp
 
-from .conditions import marginal_cost
-from .theorem import Step, Theorem, identity, positive
+from . import bruteforce as B
+from .conditions import cost_cross_term, marginal_cost
+from .score_families import BS as FBS
+from .score_families import FAMILIES
+from .score_families import P as FP
+from .score_families import Q as FQ
+from .theorem import Step, Theorem, eq, proves
 
 __all__ = ["theorem", "MarginalCost", "simulate_marginal_cost", "closed_form_cost"]
 
@@ -127,60 +134,90 @@ def closed_form_cost(q, p, bs, *, t0=0, kappa=1, steps=0, decode_tokens=0):
     return t0 * steps + kappa * (decode_tokens + q + p) + kappa * bs * p
 
 
-def _proof() -> list[Step]:
+def _parts():
     T0, kappa = sp.symbols("T_0 kappa", positive=True)
-    Q, P, BS, D = sp.symbols("Q P BS D", nonnegative=True)
-    S = sp.Symbol("S", integer=True, positive=True)
-    k = sp.Symbol("k", integer=True)
-    n, p, pn = sp.IndexedBase("n"), sp.IndexedBase("p"), sp.IndexedBase("p_new")
-    ttft_sum = sp.Sum(T0 + kappa * (n[k] + p[k]), (k, 1, S))
-    pull_constants = lambda e: e.replace(lambda a: isinstance(a, sp.Sum), sp.factor_terms)  # noqa: E731
-    split = pull_constants(ttft_sum.expand().doit())
-    split = split.subs({sp.Sum(p[k], (k, 1, S)): Q + P, sp.Sum(n[k], (k, 1, S)): D})
-    per_resident = pull_constants(sp.Sum(kappa * pn[k], (k, 1, S)).expand().doit())
-    per_resident = per_resident.subs(sp.Sum(pn[k], (k, 1, S)), P)
-    delta = S * T0 + kappa * (D + Q + P) + kappa * BS * P
+    D, S = sp.symbols("D S", nonnegative=True)
+    Q, P, BS = FQ, FP, FBS  # the score families' own symbols (integers >= 0)
+    delta = closed_form_cost(Q, P, BS, t0=T0, kappa=kappa, steps=S, decode_tokens=D)
     c = (Q + P) + BS * P  # prefill-dominated limit, in units of kappa
-    Qi, Pi, Bi, Qj, Pj, Bj = sp.symbols("Q_i P_i BS_i Q_j P_j BS_j", nonnegative=True)
-    Bj_pos = sp.Symbol("BS_j", positive=True)
+    Qi, Pi, Bi, Qj, Pj = sp.symbols("Q_i P_i BS_i Q_j P_j", nonnegative=True)
+    Bj = sp.Symbol("BS_j", positive=True)
     S_i, S_j = (Qi + Pi) * (Bi + 1), (Qj + Pj) * (Bj + 1)
     c_i, c_j = (Qi + Pi) + Bi * Pi, (Qj + Pj) + Bj * Pj
-    equal_cross = {Qj: Qi * Bi / Bj_pos, Bj: Bj_pos}
-    return [
-        identity("TTFT = sum of step times = T0 S* + kappa (D + Q + P)", split, S * T0 + kappa * (D + Q + P)),
-        identity("each resident is delayed by kappa * (sum of the new chunks) = kappa P", per_resident, kappa * P),
-        identity("marginal cost Delta = TTFT + BS * kappa P", S * T0 + kappa * (D + Q + P) + BS * kappa * P, delta),
-        identity("prefill-dominated limit (T0 S*, kappa D -> 0): Delta/kappa = (Q+P) + BS P",
-                 (delta / kappa).subs({T0: 0, D: 0}), c),
-        identity("reference product = cost + Q*BS (cross term)", (Q + P) * (BS + 1), c + Q * BS),
-        identity("no-queue port P(BS+1) = cost - Q", P * (BS + 1), c - Q),
-        identity("exact condition: S_i - S_j = (c_i - c_j) + (Q_i BS_i - Q_j BS_j)",
-                 S_i - S_j, (c_i - c_j) + (Qi * Bi - Qj * Bj)),
-        identity("equal cross terms Q_i BS_i = Q_j BS_j: product and cost differences coincide",
-                 (S_i - S_j - (c_i - c_j)).subs(equal_cross), sp.Integer(0)),
-        positive("kappa > 0, so Delta and Delta/kappa order instances alike", kappa),
-    ]
+    equal_cross = {Qj: Qi * Bi / Bj}  # Q_j BS_j = Q_i BS_i
+    return (
+        eq((delta / kappa).subs({T0: 0, D: 0}), c),
+        eq(FAMILIES["reference"].score, c + Q * BS),
+        eq(FAMILIES["noqueue"].score, c - Q),
+        eq(FAMILIES["plain"].score, FAMILIES["reference"].score - Q * BS - (Q + P)),
+        eq((S_i - S_j).xreplace(equal_cross), (c_i - c_j).xreplace(equal_cross)),
+    )
 
 
 def _statement() -> sp.Basic:
-    Q, P, BS = sp.symbols("Q P BS", nonnegative=True)
-    return sp.Eq((Q + P) * (BS + 1), ((Q + P) + BS * P) + Q * BS)
+    return sp.And(*_parts(), evaluate=False)
+
+
+def _proof() -> list[Step]:
+    limit, reference, noqueue, plain, equal = _parts()
+    return [
+        proves("prefill-dominated limit (T0 S*, kappa D -> 0): Delta/kappa = (Q+P) + BS P", limit),
+        proves("reference product = cost + Q*BS (cross term)", reference),
+        proves("no-queue port P(BS+1) = cost - Q", noqueue),
+        proves("plain port P*BS = reference - Q*BS - (Q + P) = cost - Q - P", plain),
+        proves("equal cross terms Q_i BS_i = Q_j BS_j: product and cost differences coincide", equal),
+    ]
+
+
+def _falsify(rng, samples: int) -> list[str]:
+    """Brute force A1-A5 against the closed form, and the predicate against it."""
+    found = []
+    one = Fraction(1)
+    if simulate_marginal_cost(2, (5,), 5, 2 + 1 + 2, one, one).steps < 1:  # budget = BS + 2: the least valid one
+        found.append("T7 the least valid budget BS + 2 was refused")
+    for bad in ((0, (), 0, 10), (0, (0,), 5, 10), (-1, (), 5, 10), (2, (5,), 5, 4), (0, (), 5, 1)):
+        if not B.rejects(simulate_marginal_cost, *bad, t0=one, kappa=one):
+            found.append(f"T7 simulate_marginal_cost accepted {bad}")
+    for _ in range(samples):
+        d = rng.randint(0, 3)
+        queue = tuple(rng.randint(1, 30) for _ in range(rng.randint(0, 3)))
+        p = rng.randint(1, 50)
+        budget = rng.randint(d + len(queue) + 2, 70)
+        t0 = Fraction(rng.randint(0, 4), rng.randint(1, 3))
+        kappa = Fraction(1, rng.randint(1, 20))
+        r = simulate_marginal_cost(d, queue, p, budget, t0, kappa)
+        q, bs = sum(queue), d + len(queue)
+        want = closed_form_cost(q, p, bs, t0=t0, kappa=kappa, steps=r.steps, decode_tokens=r.decode_tokens)
+        if r.total != want:
+            found.append(B.report("T7 closed form", (d, queue, p, budget, t0, kappa), r.total, want))
+        one_step = d + q + p <= budget  # A3: everything fits in one step's budget
+        if one_step != (r.steps == 1) or (one_step and r.decode_tokens != d):
+            found.append(B.report("T7 one-step regime", (d, queue, p, budget), (r.steps, r.decode_tokens), (1, d)))
+        if closed_form_cost(q, p, bs) != q + p + bs * p:
+            found.append(B.report("T7 closed form defaults", (q, p, bs), closed_form_cost(q, p, bs), q + p + bs * p))
+        if float(cost_cross_term(q, bs)) != q * bs:
+            found.append(B.report("T7 cost_cross_term", (q, bs), float(cost_cross_term(q, bs)), q * bs))
+        got = float(marginal_cost(q, p, bs))
+        if got != float(q + p + bs * p):
+            found.append(B.report("T7 marginal_cost", (q, p, bs), got, q + p + bs * p))
+    return found
 
 
 def theorem() -> Theorem:
     return Theorem(
         id="T7",
         name="Cost model: marginal latency of a routing decision",
-        statement="Under A1-A5 routing to i costs Delta_i = T0 S* + kappa(D + Q + P) + kappa BS P; in the "
-        "prefill-dominated limit the reference product is that cost plus the cross term Q*BS, so argmin agree "
-        "iff S_k - Q_k BS_k <= S_j - Q_j BS_j for all j (always when Q*BS is equal across instances).",
-        assumptions=("A1 residents stay for the horizon", "A2 step time T0 + kappa*n", "A3 chunk budget C > BS+1, decodes first",
-                     "A4 FCFS, new request at the tail", "A5 cost = own TTFT + delay added to residents",
-                     "limit: T0 S* and kappa D negligible (prefill-dominated)"),
+        statement="Under A1-A5 routing to i costs Delta_i = T0 S* + kappa(D + Q + P) + kappa BS P (checked against a "
+        "brute-force step simulation); in the prefill-dominated limit the reference product is that cost plus the "
+        "cross term Q*BS, so the two pick alike when Q*BS is equal across instances.",
         sympy_statement=_statement,
         proof=_proof,
         numeric=marginal_cost,
         holds_for={"reference": "cost + Q*BS", "noqueue": "cost - Q (exact when queues are empty)",
                    "plain": "cost - Q - P"},
-        closed_form="Delta = T0 S* + kappa (D + Q + P) + kappa BS P;  (Q+P)(BS+1) = [(Q+P) + BS P] + Q BS",
+        model_assumptions=("A1 residents stay for the horizon", "A2 step time T0 + kappa*n",
+                           "A3 chunk budget C > BS+1, decodes first", "A4 FCFS, new request at the tail",
+                           "A5 cost = own TTFT + delay added to residents",
+                           "limit: T0 S* and kappa D negligible (prefill-dominated)"),
+        falsify=_falsify,
     )

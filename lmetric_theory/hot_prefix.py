@@ -29,8 +29,12 @@ from __future__ import annotations
 
 import sympy as sp
 
-from .conditions import stays_on_holder
-from .theorem import Step, Theorem, identity, positive, truth
+import math
+from fractions import Fraction
+
+from . import bruteforce as B
+from .conditions import affinity_ratio, exact_value, hot_prefix_condition, hot_prefix_ratio_form, stays_on_holder
+from .theorem import Step, Theorem, eq, gt, proves
 
 __all__ = ["theorem", "affinity_ratio_expr"]
 
@@ -44,39 +48,98 @@ def affinity_ratio_expr():
     return (Qj + n) / (Qi + n * (1 - h)), (Qi, Qj, n, h)
 
 
-def _proof() -> list[Step]:
+def _parts():
     x, u, m, r, lam = sp.symbols("x u m r Lambda", positive=True)
     N = m + r
-    Qi, Pi, Bi, Qj, Pj, Bj = sp.symbols("Q_i P_i BS_i Q_j P_j BS_j", nonnegative=True)
-    Pi1 = sp.Symbol("P_i", positive=True)  # reference: P >= 1
+    Qi, Bi, Qj, Pj, Bj = sp.symbols("Q_i BS_i Q_j P_j BS_j", nonnegative=True)
+    Pi = sp.Symbol("P_i", positive=True)  # reference: P >= 1
     A = (Qj + Pj) / (Qi + Pi)
     expr, (qi, qj, n, h) = affinity_ratio_expr()
-    qi_pos = sp.Symbol("Q_i", positive=True)
-    limit_port = sp.limit(expr.subs({qi: 0, qj: 0}), h, 1, "-")
-    limit_ref = sp.limit(expr.subs(qi, qi_pos), h, 1, "-")
-    return [
-        identity("fluid: per-holder class load minus fair share = Lambda (x N - m)/(m N)",
-                 x * lam / m - lam / N, lam * (x * N - m) / (m * N)),
-        positive("the factor Lambda/(m N) is positive, so feasible <=> x <= m/N", lam / (m * N)),
-        identity("ratio form (u = 1 - x, r = N - m): x/u - m/r = (x r - m u)/(u r)", x / u - m / r, (x * r - m * u) / (u * r)),
-        identity("and x N - m = x r - m u when x + u = 1", (x * N - m).subs(x, 1 - u), (x * r - m * u).subs(x, 1 - u)),
-        positive("u r > 0, so Equation 2 <=> x <= m/N", u * r),
-        identity("S_i - S_j = (Q_i+P_i)(BS_j+1)((BS_i+1)/(BS_j+1) - A)",
-                 (Qi + Pi) * (Bi + 1) - (Qj + Pj) * (Bj + 1), (Qi + Pi) * (Bj + 1) * ((Bi + 1) / (Bj + 1) - A)),
-        positive("reference: (Q_i+P_i)(BS_j+1) > 0 since P_i >= 1", (Qi + Pi1) * (Bj + 1)),
-        truth("ports (empty queues): A(h) -> oo as the cached share h -> 1",
-              sp.Eq(sp.Limit(expr.subs({qi: 0, qj: 0}), h, 1, "-"), sp.oo, evaluate=False), limit_port == sp.oo, "sympy.limit"),
-        truth("reference with a holder backlog Q_i > 0: A(h) -> (Q_j + n)/Q_i, finite",
-              sp.Eq(sp.Limit(expr, h, 1, "-"), (qj + n) / qi_pos, evaluate=False),
-              sp.simplify(limit_ref - (qj + n) / qi_pos) == 0, "sympy.limit"),
-        identity("reference with an idle holder: P_i >= 1 caps A at Q_j + n (h = 1 - 1/n)",
-                 expr.subs({qi: 0, h: 1 - 1 / n}), qj + n),
-    ]
+    return (
+        eq(x * lam / m - lam / N, lam * (x * N - m) / (m * N)),
+        gt(sp.cancel((x * lam / m - lam / N) / (x * N - m))),
+        eq(x / u - m / r, (x * r - m * u) / (u * r)),
+        eq((x * N - m).subs(x, 1 - u), (x * r - m * u).subs(x, 1 - u)),
+        gt(sp.cancel((x / u - m / r) / (x * r - m * u))),
+        eq((Qi + Pi) * (Bi + 1) - (Qj + Pj) * (Bj + 1), (Qi + Pi) * (Bj + 1) * ((Bi + 1) / (Bj + 1) - A)),
+        gt(sp.cancel(((Qi + Pi) * (Bi + 1) - (Qj + Pj) * (Bj + 1)) / ((Bi + 1) / (Bj + 1) - A))),
+        eq(sp.Subs(expr, (qi, h), (0, 1 - 1 / n)), qj + n),
+    )
 
 
 def _statement() -> sp.Basic:
-    x, m, N = sp.symbols("x m N", positive=True)
-    return sp.Equivalent(sp.Le(x / (1 - x), m / (N - m)), sp.Le(x, m / N))
+    return sp.And(*_parts(), evaluate=False)
+
+
+def _proof() -> list[Step]:
+    fluid, fluid_sign, ratio, same, ratio_sign, gap, gap_sign, cap = _parts()
+    expr, (qi, qj, n, h) = affinity_ratio_expr()
+    qi_pos = sp.Symbol("Q_i", positive=True)
+    return [
+        proves("fluid: per-holder class load minus fair share = Lambda (x N - m)/(m N)", fluid),
+        proves("the factor Lambda/(m N) is positive, so feasible <=> x <= m/N", fluid_sign),
+        proves("ratio form (u = 1 - x, r = N - m): x/u - m/r = (x r - m u)/(u r)", ratio),
+        proves("and x N - m = x r - m u when x + u = 1", same),
+        proves("u r > 0, so Equation 2 <=> x <= m/N", ratio_sign),
+        proves("S_i - S_j = (Q_i+P_i)(BS_j+1)((BS_i+1)/(BS_j+1) - A)", gap),
+        proves("reference: (Q_i+P_i)(BS_j+1) > 0 since P_i >= 1", gap_sign),
+        proves("ports (empty queues): A(h) -> oo as the cached share h -> 1",
+               eq(sp.Limit(expr.subs({qi: 0, qj: 0}), h, 1, "-"), sp.oo)),
+        proves("reference with a holder backlog Q_i > 0: A(h) -> (Q_j + n)/Q_i, finite",
+               eq(sp.Limit(expr.subs(qi, qi_pos), h, 1, "-"), (qj + n) / qi_pos)),
+        proves("reference with an idle holder: P_i >= 1 caps A at Q_j + n (h = 1 - 1/n)", cap),
+    ]
+
+
+def _falsify(rng, samples: int) -> list[str]:
+    """Equation 2 (both forms) against the fluid check, with many draws exactly on the
+    boundary share = |M|/N (as a Fraction and as a float); the affinity predicate
+    against the exact product comparison."""
+    found = []
+    for bad in ((0.5, 5, 4), (0.5, -1, 4), (0.5, 0, 0)):
+        if not B.rejects(hot_prefix_condition, *bad):
+            found.append(f"T8 hot_prefix_condition accepted {bad}")
+    if float(affinity_ratio(0, 1, 0, 4096)) != 4096 or float(affinity_ratio(0, 0, 0, 4096)) != math.inf or \
+            float(affinity_ratio(0, 0, 0, 0)) != math.inf:
+        found.append("T8 the reference caps the affinity ratio at Q_j + n (P_i >= 1); a zero factor makes it infinite")
+    edges = ((0.5, 0, 4, False), (0, 0, 1, True), (1, 4, 4, True), (0.25, 1, 4, True), (Fraction(1, 4), 1, 4, True))
+    if [hot_prefix_condition(s, m, n) for s, m, n, _ in edges] != [w for *_, w in edges] or exact_value(0.0) != 0:
+        found.append("T8 edge inputs (no holders, every holder, one instance, exact zero) decided wrongly")
+    for bad in ((0, 1, 4), (1, 1, 4), (0.5, 0, 4), (0.5, 4, 4), (float("nan"), 1, 4)):
+        if not B.rejects(hot_prefix_ratio_form, *bad):
+            found.append(f"T8 hot_prefix_ratio_form accepted {bad}")
+    for _ in range(samples):
+        n = rng.randint(2, 40)
+        m = rng.randint(1, n - 1)
+        mode = rng.random()
+        if mode < 0.35:
+            share = Fraction(m, n)
+        elif mode < 0.6:
+            share = m / n  # a float on the boundary
+        else:
+            share = Fraction(rng.randint(1, 999), 1000)
+        exact_share = Fraction(m, n) if isinstance(share, float) else share  # m / n rounds to itself
+        total = Fraction(1000)
+        fluid_ok = exact_share * total / m <= total / n  # per-holder class load within the fair share
+        got = (hot_prefix_condition(share, m, n), hot_prefix_ratio_form(share, m, n))
+        if got != (fluid_ok, fluid_ok):
+            found.append(B.report("T8 Equation 2", (share, m, n), got, fluid_ok))
+        qi, qj, bi, bj = B.rand_nonneg_int(rng, 4, 4)
+        pi, pj = B.rand_pos_int(rng, 2, 8)
+        if rng.random() < 0.35:  # a tie: the holder is not strictly better
+            qj, bj, pj = 0, 0, (qi + pi) * (bi + 1)
+        num, den = rng.randint(0, 50), rng.randint(1, 50)
+        q = Fraction(num, den)
+        if exact_value(num / den) != q or exact_value(-num / den) != -q:
+            found.append(B.report("T8 float reading", num / den, exact_value(num / den), q))
+        a = float(affinity_ratio(qi, pi, qj, pj))
+        a0 = float(affinity_ratio(0, 0, qj, pj))
+        if not B.close(a, Fraction(qj + pj, qi + pi)) or a0 != math.inf:
+            found.append(B.report("T8 affinity_ratio", (qi, pi, qj, pj), (a, a0), Fraction(qj + pj, qi + pi)))
+        want = (qi + pi) * (bi + 1) < (qj + pj) * (bj + 1)
+        if bool(stays_on_holder(qi, pi, bi, qj, pj, bj)) != want:
+            found.append(B.report("T8 stays_on_holder", (qi, pi, bi, qj, pj, bj), not want, want))
+    return found
 
 
 def theorem() -> Theorem:
@@ -86,13 +149,13 @@ def theorem() -> Theorem:
         statement="A prefix class with arrival share x cached on |M| of N instances fits on its holders iff "
         "x/(1-x) <= |M|/(N-|M|) <=> x <= |M|/N; the product keeps it on a holder while "
         "(BS_i+1)/(BS_j+1) < A = (Q_j+P_j)/(Q_i+P_i), and A -> oo as the cached share -> 1 for the ports.",
-        assumptions=("fluid model: identical instances, class confined to holders, the rest balanced",
-                     "0 < x < 1, 0 < |M| < N for the ratio form", "reference: P_i >= 1"),
         sympy_statement=_statement,
         proof=_proof,
         numeric=stays_on_holder,
         holds_for={"reference": "affinity ratio bounded by (Q_j + n)/(Q_i + 1)",
                    "noqueue": "affinity ratio unbounded (A = oo on a full hit)",
                    "plain": "affinity ratio unbounded"},
-        closed_form="x/(1-x) <= |M|/(N-|M|) <=> x <= |M|/N;  A(h) = (Q_j + n)/(Q_i + n(1-h))",
+        model_assumptions=("fluid model: identical instances, class confined to holders, the rest balanced",
+                           "x = share, u = 1 - x, m = |M|, r = N - |M| (0 < x < 1, 0 < |M| < N for the ratio form)"),
+        falsify=_falsify,
     )

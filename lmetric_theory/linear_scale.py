@@ -12,9 +12,13 @@ pick ``i`` and linear(lam2) pick ``j``, because
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import sympy as sp
 
-from .theorem import Step, Theorem, exact, holds, identity, positive
+from . import bruteforce as B
+from .score_families import linear_score
+from .theorem import Step, Theorem, eq, exact, gt, proves
 
 __all__ = ["theorem", "linear_scale_witness"]
 
@@ -28,26 +32,52 @@ def linear_scale_witness(lam1, lam2):
     return (sp.Integer(1), sp.Integer(2)), (1 + r, sp.Integer(1))
 
 
-def _proof() -> list[Step]:
+def _parts():
     lam, lam1, d = sp.symbols("lambda lambda_1 d", positive=True)
     lam2 = lam1 + d
     r = (lam1 + lam2) / 2
     (xi, yi), (xj, yj) = (sp.Integer(1), sp.Integer(2)), (1 + r, sp.Integer(1))
-    steps = [
-        identity("on the witness the linear difference is lam - r", (xi + lam * yi) - (xj + lam * yj), lam - r),
-        positive("lam1 lies below r: linear(lam1) picks i", r - lam1),
-        positive("lam2 lies above r: linear(lam2) picks j", lam2 - r),
-    ]
-    for l1, l2 in ((1, 2), (sp.Rational(1, 10), 300)):
-        (wxi, wyi), (wxj, wyj) = linear_scale_witness(l1, l2)
-        steps.append(holds(f"witness lam1={l1}: picks i", sp.Lt(wxi + l1 * wyi, wxj + l1 * wyj)))
-        steps.append(holds(f"witness lam2={l2}: picks j", sp.Gt(wxi + l2 * wyi, wxj + l2 * wyj)))
-    return steps
+    diff = sp.Add(linear_score(xi, yi, lam), sp.Mul(-1, linear_score(xj, yj, lam), evaluate=False), evaluate=False)
+    return (
+        eq(diff, lam - r),
+        gt(-diff.subs(lam, lam1)),
+        gt(diff.subs(lam, lam2)),
+    )
 
 
 def _statement() -> sp.Basic:
-    lam1, lam2 = sp.symbols("lambda_1 lambda_2", positive=True)
-    return sp.Implies(sp.Ne(lam1, lam2), sp.Symbol("exists_state_with_different_picks"))
+    return sp.And(*_parts(), evaluate=False)
+
+
+def _proof() -> list[Step]:
+    diff, below, above = _parts()
+    steps = [
+        proves("on the witness the linear difference is lam - r", diff),
+        proves("lam1 lies below r: linear(lam1) picks i", below),
+        proves("lam2 = lam1 + d lies above r: linear(lam2) picks j", above),
+    ]
+    return steps
+
+
+def _falsify(rng, samples: int) -> list[str]:
+    found = []
+    for bad in ((1, 1), (0, 2), (2, 0), (2, -1), (-1, 2)):
+        try:
+            linear_scale_witness(*bad)
+            found.append(f"T2 linear_scale_witness{bad} accepted invalid rates")
+        except ValueError:
+            pass
+    for _ in range(samples):
+        l1, l2 = B.rand_pos(rng, 2)
+        if l1 == l2:
+            continue
+        (xi, yi), (xj, yj) = linear_scale_witness(l1, l2)
+        x = [Fraction(str(xi)), Fraction(str(xj))]
+        y = [Fraction(str(yi)), Fraction(str(yj))]
+        p1, p2 = B.linear_picks(x, y, l1), B.linear_picks(x, y, l2)
+        if len(p1) != 1 or len(p2) != 1 or p1 == p2:
+            found.append(B.report("T2 witness", (l1, l2), (p1, p2), "two different strict picks"))
+    return found
 
 
 def theorem() -> Theorem:
@@ -55,11 +85,11 @@ def theorem() -> Theorem:
         id="T2",
         name="Linear rule is not scale-free",
         statement="For any two different exchange rates there is a two-instance state where linear(lam1) "
-        "and linear(lam2) pick different instances; the linear rule needs its rate tuned.",
-        assumptions=("lam1, lam2 > 0, lam1 != lam2",),
+        "and linear(lam2) pick different instances (i=(1,2), j=(1+r,1), r=(lam1+lam2)/2); the linear rule needs its "
+        "rate tuned.",
         sympy_statement=_statement,
         proof=_proof,
-        numeric=None,
+        numeric=linear_scale_witness,
         holds_for={"linear": "holds (the linear family is the subject)"},
-        closed_form="i=(1,2), j=(1+r,1), r=(lam1+lam2)/2: linear difference = lam - r",
+        falsify=_falsify,
     )

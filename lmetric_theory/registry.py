@@ -1,9 +1,9 @@
-"""The registry of theorems T1–T10.
+"""The registry of theorems T1–T13.
 
 Built on call (nothing is computed at import):
 
 >>> [t.id for t in catalogue()]
-['T1', 'T2', 'T3', 'T4', 'T5', 'T6', 'T7', 'T8', 'T9', 'T10']
+['T1', 'T2', 'T3', 'T4', 'T5', 'T6', 'T7', 'T8', 'T9', 'T10', 'T11', 'T12', 'T13']
 >>> get_theorem("t6").name
 'Agreement interval over N instances'
 """
@@ -17,11 +17,11 @@ __all__ = ["catalogue", "get_theorem"]
 
 def catalogue() -> tuple[Theorem, ...]:
     """All registered theorems, in catalogue order."""
-    from . import (agreement, cancellation, cost_model, divergence, heterogeneity, hot_prefix,
-                   linear_scale, linearisation, pareto, staleness)
+    from . import (agreement, cancellation, cost_model, cost_rate, divergence, heterogeneity, hidden_constants,
+                   hot_prefix, linear_scale, linearisation, pareto, regret, staleness)
 
     modules = (cancellation, linear_scale, linearisation, pareto, divergence, agreement,
-               cost_model, hot_prefix, heterogeneity, staleness)
+               cost_model, hot_prefix, heterogeneity, staleness, cost_rate, regret, hidden_constants)
     return tuple(m.theorem() for m in modules)
 
 

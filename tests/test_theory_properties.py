@@ -138,7 +138,7 @@ def test_t6_interval_contains_exactly_the_agreeing_rates(pts):
     xk, yk = pts[k]
     assert _linear_ranks_first(pts, k, xk / yk)  # the pick's own rate always agrees
     # inside the interval linear ranks k first; just outside it does not
-    lo, hi = Fraction(ai.lower), Fraction(ai.upper) if np.isfinite(ai.upper) else None
+    lo, hi = Fraction(ai.lower), Fraction(ai.upper) if ai.upper != math.inf else None
     mid = (lo + hi) / 2 if hi is not None else lo + 1
     if mid > 0:
         assert _linear_ranks_first(pts, k, mid)
