@@ -208,47 +208,81 @@ def main_simulate(argv: Sequence[str] | None = None, prog: str = "lmetric simula
 
 
 def main_sweep(argv: Sequence[str] | None = None, prog: str = "lmetric sweep") -> int:
-    """Load sweep: every scorer at every scale; mean/P99 TTFT and TPOT against rate."""
+    """Load sweep: every scorer at every scale; mean/P99 TTFT and TPOT against rate.
+
+    The runs go through :func:`analyzers.runs.run_tasks` (parallel, cached, resumable);
+    each finished row is appended to ``sweep.jsonl`` at once, ``sweep.json`` and the plot
+    are written when all are done."""
+    from analyzers.runs import RunError, add_run_arguments, options_from_args, run_tasks
+
+    from .tasks import sim_task
+
     p = argparse.ArgumentParser(prog=prog, description="Sweep load (replay scale) for several scorers.")
     add_sim_arguments(p)
     p.add_argument("--scorers", default="lmetric,vllm-v1,bailian", help="comma-separated scorers")
     p.add_argument("--scales", default="0.5,1,2,4", help="comma-separated replay scale factors")
     p.add_argument("--out", default="results/sweep", metavar="DIR", help="output directory")
+    add_run_arguments(p)
     a = p.parse_args(argv)
+    out = Path(a.out)
     try:
         scorers = [s.strip() for s in a.scorers.split(",") if s.strip()]
         bad = [s for s in scorers if s not in SCORERS]
         if bad or not scorers:
             raise ValueError(f"unknown scorer(s) {', '.join(bad) or '(none)'}; known: {', '.join(SCORERS)}")
-        scales = [float(v) for v in a.scales.split(",")]
-        if any(v <= 0 for v in scales):
+        try:
+            scales = [float(v) for v in a.scales.split(",")]
+        except ValueError:
+            raise ValueError(f"--scales must be comma-separated numbers, got {a.scales!r}") from None
+        if any(not v > 0 for v in scales):
             raise ValueError("--scales must be positive")
-    except ValueError as exc:
+        opts = options_from_args(a, default_cache=str(out / ".cache"))
+        tasks, meta = [], []
+        for scale in scales:
+            a.scale = scale
+            base = replace(config_from_args(a, scorers[0]), telemetry_interval=None)
+            build_workload(base)  # bad workload settings fail here, before any run starts
+            for scorer in scorers:
+                cfg = replace(base, scorer=scorer, params=parse_params(a.param) if scorer == scorers[0] else {})
+                if scorer == scorers[0]:
+                    SCORERS[scorer].params(cfg.params)  # unknown parameter names: one-line error now
+                tasks.append(sim_task(cfg, label=f"{scorer} x{scale:g}"))
+                meta.append((scorer, scale))
+    except (ValueError, KeyError, WorkloadError) as exc:
+        print(f"error: {exc.args[0] if isinstance(exc, KeyError) else exc}", file=sys.stderr)
+        return 2
+    out.mkdir(parents=True, exist_ok=True)
+    partial = (out / "sweep.jsonl").open("w")
+
+    def row_of(i: int, res: dict) -> dict:
+        scorer, scale = meta[i]
+        s = res["summary"]
+        span = res["arrival_span"] or 1.0
+        return {"scorer": scorer, "scale": scale, "rate": s["requests"] / span, "ttft_mean": s["ttft"]["mean"],
+                "ttft_p99": s["ttft"]["p99"], "tpot_mean": s["tpot"]["mean"], "tpot_p99": s["tpot"]["p99"],
+                "cache_hit_ratio": s["cache_hit_ratio"], "completed": s["completed"]}
+
+    def on_result(i: int, task, res: dict) -> None:
+        row = row_of(i, res)
+        partial.write(json.dumps(row) + "\n")
+        partial.flush()
+        print(f"scale {row['scale']:>5g}  rate {row['rate']:7.2f}/s  {row['scorer']:<22} TTFT mean {row['ttft_mean']:8.3f}s "
+              f"p99 {row['ttft_p99']:8.3f}s  TPOT mean {row['tpot_mean'] * 1000:7.1f}ms p99 {row['tpot_p99'] * 1000:7.1f}ms"
+              f"  hit {row['cache_hit_ratio']:.1%}", flush=True)
+
+    try:
+        results = run_tasks(tasks, opts, on_result=on_result, title="sweep")
+    except RunError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    rows = []
-    out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
-    for scale in scales:
-        a.scale = scale
-        try:
-            base = replace(config_from_args(a, scorers[0]), telemetry_interval=None)
-            requests = build_workload(base)
-        except (ValueError, WorkloadError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        span = max(r.arrival for r in requests) or 1.0
-        for scorer in scorers:
-            cfg = replace(base, scorer=scorer, params=parse_params(a.param) if scorer == scorers[0] else {})
-            res = run_simulation(cfg, requests)
-            s = summarise(res.results, res.makespan)
-            row = {"scorer": scorer, "scale": scale, "rate": len(requests) / span, "ttft_mean": s.ttft.mean,
-                   "ttft_p99": s.ttft.p99, "tpot_mean": s.tpot.mean, "tpot_p99": s.tpot.p99,
-                   "cache_hit_ratio": s.cache_hit_ratio, "completed": s.completed}
-            rows.append(row)
-            print(f"scale {scale:>5g}  rate {row['rate']:7.2f}/s  {scorer:<22} TTFT mean {s.ttft.mean:8.3f}s p99 "
-                  f"{s.ttft.p99:8.3f}s  TPOT mean {s.tpot.mean * 1000:7.1f}ms p99 {s.tpot.p99 * 1000:7.1f}ms  hit {s.cache_hit_ratio:.1%}",
-                  flush=True)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: finished runs are in {out}/sweep.jsonl"
+              + (f" and cached in {opts.cache_dir}; rerun the same command to resume" if opts.cache_dir else ""),
+              file=sys.stderr)
+        return 130
+    finally:
+        partial.close()
+    rows = [row_of(i, r) for i, r in enumerate(results)]
     (out / "sweep.json").write_text(json.dumps(rows, indent=2))
     from .plots import plot_load_sweep
 
