@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
-from analyzers.router.scorers import SCORERS, parse_params
+from analyzers.router.scorers import GENERIC_PARAMS, SCORERS, parse_params
 from analyzers.telemetry.schema import JsonlWriter
 
 from .metrics import per_instance, summarise
@@ -155,9 +155,10 @@ def main_simulate(argv: Sequence[str] | None = None, prog: str = "lmetric simula
         base = replace(config_from_args(a, scorers[0]), telemetry_interval=a.telemetry_interval)
         params = dict(base.params)
         for key in params:  # every --param must belong to at least one chosen scorer
-            if not any(key in SCORERS[s].defaults or key == "picker" for s in scorers):
+            if not any(key in SCORERS[s].defaults or key in GENERIC_PARAMS for s in scorers):
                 SCORERS[scorers[0]].params({key: params[key]})  # raises the KeyError naming the parameters
-        cfgs = [replace(base, scorer=s, params={k: v for k, v in params.items() if k in SCORERS[s].defaults or k == "picker"})
+        cfgs = [replace(base, scorer=s, params={k: v for k, v in params.items()
+                                                 if k in SCORERS[s].defaults or k in GENERIC_PARAMS})
                 for s in scorers]
         requests = build_workload(cfgs[0])
     except (ValueError, KeyError, WorkloadError) as exc:
