@@ -174,7 +174,7 @@ def run_tasks(tasks: Sequence[Task], opts: RunOptions | None = None, *,
     stay cached. ``KeyboardInterrupt`` cancels what is pending and propagates."""
     opts = opts or RunOptions()
     cache = ResultCache(opts.cache_dir) if opts.cache_dir else None
-    code = code if code is not None else (code_fingerprint() if cache else "")
+    code = code if code is not None else (code_fingerprint() if cache is not None else "")
     keys = [t.key(code) for t in tasks]
     results: list[Any] = [None] * len(tasks)
     have: dict[str, Any] = {}
