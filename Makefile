@@ -47,3 +47,5 @@ bench: install
 	$(PY) -m benchmarks.bench_simulator
 	$(PY) -m benchmarks.bench_router
 	$(PY) -m benchmarks.bench_detector
+	$(PY) -m benchmarks.bench_des
+	$(PY) -m benchmarks.bench_executor

@@ -40,12 +40,20 @@ def workload(speed: float, limit: int | None = None):
     return [replace(r, prompt_len=min(r.prompt_len, 8192), output_len=min(r.output_len, 256)) for r in reqs]
 
 
-def run(reqs, scorer: str):
+def run(reqs, scorer: str, params=None, hash_generated: bool = True):
     cl = Cluster(16, PROFILE)
+    for inst in cl.instances:
+        inst.hash_generated = hash_generated
     t = time.perf_counter()
     c = time.process_time()
-    res = cl.run(reqs, Router(scorer, rng=np.random.default_rng(0)), telemetry_interval=None, record_decisions=False)
+    res = cl.run(reqs, Router(scorer, params, rng=np.random.default_rng(0)), telemetry_interval=None,
+                 record_decisions=False)
     return time.perf_counter() - t, time.process_time() - c, res
+
+
+def skew(res) -> tuple[int, int]:
+    counts = np.bincount([r.instance for r in res.results if r.instance >= 0], minlength=16)
+    return int(counts.max()), int(counts.min())
 
 
 def cpu_model() -> str:
@@ -71,7 +79,30 @@ def main(argv=None) -> int:
             s = summarise(res.results, res.makespan)
             print(f"{scorer:<15}{speed:>6g}{len(reqs):>10}{wall:>9.2f}{cpu:>8.2f}{REFERENCE_S / wall:>8.1f}"
                   f"{s.ttft.mean:>11.3f}{s.ttft.p99:>10.3f}{s.preemptions:>9}", flush=True)
-    print(f"reference: the third-party DES, whole trace at speed 1, {REFERENCE_S:g} s wall on a quiet core; "
+    print("\ntie policy (same trace and constants): lowest index vs rotating scan start")
+    print(f"{'scorer':<15}{'ties':>9}{'speed':>6}{'TTFT mean':>11}{'TTFT p99':>10}{'TPOT mean':>11}"
+          f"{'max/min requests per instance':>31}")
+    for scorer in ("load-balancer", "lmetric"):
+        for speed in (1.0, 3.0):
+            reqs = workload(speed, limit)
+            for ties in ("lowest", "rotating"):
+                _, _, res = run(reqs, scorer, {"ties": ties})
+                s = summarise(res.results, res.makespan)
+                hi, lo = skew(res)
+                print(f"{scorer:<15}{ties:>9}{speed:>6g}{s.ttft.mean:>11.3f}{s.ttft.p99:>10.3f}"
+                      f"{s.tpot.mean * 1000:>9.1f}ms{hi:>21} / {lo}", flush=True)
+    print("\nreadmission after preemption (load-balancer): generated-token blocks cached (vLLM v1) vs prompt blocks only")
+    for speed in (3.0, 4.0):
+        reqs = workload(speed, limit)
+        means = {}
+        for gen in (True, False):
+            _, _, res = run(reqs, "load-balancer", hash_generated=gen)
+            means[gen] = summarise(res.results, res.makespan)
+        on, off = means[True], means[False]
+        print(f"speed {speed:g}: mean TTFT {on.ttft.mean:.4f} s vs {off.ttft.mean:.4f} s "
+              f"({off.ttft.mean / on.ttft.mean - 1:+.2%} without), mean E2E {on.e2e.mean:.4f} s vs {off.e2e.mean:.4f} s, "
+              f"preemptions {on.preemptions} vs {off.preemptions}", flush=True)
+    print(f"\nreference: the third-party DES, whole trace at speed 1, {REFERENCE_S:g} s wall on a quiet core; "
           f"target >= 10x (<= {REFERENCE_S / 10:g} s)" + (" [--quick: 1,500 requests, ratios not comparable]" if a.quick else ""))
     return 0
 
