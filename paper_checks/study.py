@@ -76,16 +76,16 @@ class StudyProfile:
 PROFILES = {
     # the golden-file test's profile: every claim exercised, seconds of CPU
     "tiny": StudyProfile("tiny", window=8.0, seeds=(0, 1, 2), loads=(1.0, 1.5), lambdas=(100.0, 10_000.0),
-                         capacities=(0.5,), regime_workloads=("toolagent", "mooncake-conversation"), regime_window=8.0,
+                         capacities=(0.1,), regime_workloads=("toolagent", "mooncake-conversation"), regime_window=8.0,
                          p7_scenarios=("heterogeneity",), p7_cutoff=230.0, workloads=("chatbot", "toolagent"),
                          quantiles=20),
     "quick": StudyProfile("quick", window=45.0, seeds=(0, 1, 2), loads=(0.5, 1.0, 1.5), lambdas=(10.0, 100.0, 1_000.0,
-                          10_000.0), capacities=(0.5,), regime_workloads=("chatbot", "api", "coder", "toolagent",
+                          10_000.0), capacities=(0.1,), regime_workloads=("chatbot", "api", "coder", "toolagent",
                           "mooncake-conversation", "azure-conv"), regime_window=45.0,
                           p7_scenarios=("heterogeneity", "saturation", "staleness"), p7_cutoff=420.0),
     "full": StudyProfile("full", window=600.0, seeds=(0, 1, 2, 3, 4), loads=(0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0),
                          lambdas=(1.0, 10.0, 30.0, 100.0, 300.0, 1_000.0, 3_000.0, 10_000.0, 100_000.0),
-                         capacities=(0.25, 0.5, 2.0), regime_workloads=("chatbot", "api", "coder", "toolagent") + TRACES,
+                         capacities=(0.05, 0.1, 0.3, 2.0), regime_workloads=("chatbot", "api", "coder", "toolagent") + TRACES,
                          regime_window=600.0, p7_scenarios=("hot_prefix", "hot_prefix_port", "heterogeneity", "staleness",
                                                             "decode_heavy", "saturation"), p7_cutoff=None),
 }
