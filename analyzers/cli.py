@@ -30,6 +30,7 @@ COMMANDS = {
     "lambda-sweep": ("analyzers.sim.lambda_sweep", "main"),
     "detector": ("analyzers.detector.cli", "main"),
     "sidecar": ("analyzers.sidecar.cli", "main"),
+    "serve": ("analyzers.serve.cli", "main"),
 }
 
 

@@ -23,7 +23,10 @@ Both cap the hit the way the engine does when asked (``cap_tokens``).
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from bisect import bisect_right
+from collections import OrderedDict, deque
+from itertools import accumulate, compress, islice, repeat
+from operator import and_, neg, not_, or_
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -53,26 +56,39 @@ class _BitmaskIndex:
         else:
             del self._holders[h]
 
-    def match(self, hashes: Sequence[int], limit: int | None = None) -> np.ndarray:
-        """Matched leading blocks per instance (stops at each instance's first miss)."""
+    def match(self, hashes: Sequence[int], limit: int | None = None, among: int | None = None) -> np.ndarray:
+        """Matched leading blocks per instance (stops at each instance's first miss);
+        with ``among`` (a bitmask of instances) only those are matched, the others get 0.
+
+        The running intersection ``alive_i = alive_{i-1} & holders[h_i]`` is computed
+        in chunks by ``itertools.accumulate`` (C speed). It only ever loses bits, so
+        it is numerically non-increasing and the block where each instance drops out
+        is found by bisection; the walk stops once no instance is alive."""
         out = np.zeros(self.n, dtype=np.int64)
-        holders = self._holders
-        alive = (1 << self.n) - 1
-        n = len(hashes) if limit is None else min(limit, len(hashes))
+        get = self._holders.get
+        alive = (1 << self.n) - 1 if among is None else among & ((1 << self.n) - 1)
+        n = len(hashes) if limit is None else max(min(limit, len(hashes)), 0)
         i = 0
+        step = 16
         while i < n and alive:
-            m = holders.get(hashes[i], 0)
-            dead = alive & ~m
-            if dead:
+            end = min(i + step, n)
+            acc = list(accumulate(map(get, hashes[i:end], repeat(0, end - i)), and_, initial=alive))
+            # acc[0] = alive before block i; acc[j] = alive after block i + j - 1
+            last = acc[-1]
+            k = 0
+            while alive != last:
+                k = bisect_right(acc, -alive, lo=k, key=neg)  # first position whose mask lost bits
+                dead = alive & ~acc[k]
                 while dead:
                     low = dead & -dead
-                    out[low.bit_length() - 1] = i
+                    out[low.bit_length() - 1] = i + k - 1
                     dead ^= low
-                alive &= m
-            i += 1
+                alive = acc[k]
+            i = end
+            step = min(step * 2, 1024)
         while alive:
             low = alive & -alive
-            out[low.bit_length() - 1] = i
+            out[low.bit_length() - 1] = n
             alive ^= low
         return out
 
@@ -112,17 +128,38 @@ class ApproxPrefixIndex(_BitmaskIndex):
         self._lru: list[OrderedDict[int, None]] = [OrderedDict() for _ in range(n_instances)]
 
     def insert(self, inst: int, hashes: Sequence[int]) -> None:
-        """Record that ``inst`` now caches ``hashes`` (most recently used)."""
+        """Record that ``inst`` now caches ``hashes`` (most recently used, in order).
+
+        Same result as, for each hash in order, "insert it if missing, then move it
+        to the most recent end", done with C-level bulk operations: the Python-level
+        work is proportional to the hashes that are new or evicted, not to the prompt."""
         lru = self._lru[inst]
-        for h in hashes:
-            if h in lru:
-                lru.move_to_end(h)
-            else:
-                lru[h] = None
-                self._add(inst, h)
-        while len(lru) > self.capacity:
-            old, _ = lru.popitem(last=False)
-            self._drop(inst, old)
+        holders = self._holders
+        bit = 1 << inst
+        new = list(compress(hashes, map(not_, map(lru.__contains__, hashes))))
+        if new:
+            holders.update(zip(new, map(or_, map(holders.get, new, repeat(0, len(new))), repeat(bit, len(new)))))
+            lru.update(dict.fromkeys(new))
+        deque(map(lru.move_to_end, hashes), maxlen=0)
+        extra = len(lru) - self.capacity
+        if extra > 0:
+            old = list(islice(lru, extra))
+            deque(map(lru.pop, old), maxlen=0)
+            masks = list(map(and_, map(holders.__getitem__, old), repeat(~bit, extra)))
+            holders.update(zip(old, masks))
+            deque(map(holders.__delitem__, compress(old, map(not_, masks))), maxlen=0)
 
     def size(self, inst: int) -> int:
         return len(self._lru[inst])
+
+    def trim(self, inst: int, keep: int) -> int:
+        """Evict ``inst``'s least recently used hashes until at most ``keep`` remain
+        (a correction when the engine reports fewer cached tokens than predicted);
+        returns how many were evicted."""
+        lru = self._lru[inst]
+        n = 0
+        while len(lru) > max(keep, 0):
+            old, _ = lru.popitem(last=False)
+            self._drop(inst, old)
+            n += 1
+        return n

@@ -1,0 +1,440 @@
+"""The proxy core: decide, forward, relay, account.
+
+One :class:`Proxy` owns the fleet state, the prefix tracker, the reference
+:class:`~analyzers.router.router.Router` (the simulator's, unchanged), the optional
+regime monitor and the telemetry writer; the HTTP shell (:mod:`analyzers.serve.app`)
+only parses requests and calls :meth:`Proxy.handle`.
+
+Failure handling (each has a test in ``tests/test_serve_faults.py``):
+
+* connection refused / reset or a timeout *before the first response byte*: the
+  backend is marked down (ejected until a health check answers) and the request is
+  retried once on another backend; a second failure gives ``502`` (``504`` for a timeout);
+* a backend answer ``>= 500`` or an unparsable body: ``502`` with the reason (no retry:
+  the backend may have done the work); ``4xx`` answers are passed through unchanged;
+* a stream that breaks or stalls after it started: the client gets one SSE
+  ``data: {"error": ...}`` event and the stream closes;
+* a client that goes away mid-stream: the upstream response is closed (the engine
+  aborts the request) and the request is accounted as finished.
+
+Every exit path ends the request's accounting exactly once (``Fleet.finish`` is
+idempotent) and closes the upstream response.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import anyio
+import httpx
+import numpy as np
+
+from analyzers.router.context import DecisionContext
+from analyzers.router.router import Router
+from analyzers.telemetry.schema import JsonlWriter, RoutingDecision
+
+from .fleet import Fleet
+from .metrics import ServeMetrics
+from .prefixes import PrefixTracker
+from .prompts import RequestError, approx_tokens, prompt_text
+
+__all__ = ["ServeConfig", "Proxy", "UpstreamError", "Reply"]
+
+
+@dataclass
+class ServeConfig:
+    backends: list[str]
+    scorer: str = "lmetric"
+    params: dict = field(default_factory=dict)
+    detector: str = "act"
+    telemetry: str | None = None
+    events: str | None = None
+    block_size: int = 16
+    tokenizer: str = "approx"
+    max_model_len: int | None = None
+    cache_blocks: int = 100_000
+    connect_timeout: float = 2.0
+    read_timeout: float = 120.0
+    health_interval: float = 2.0
+    scrape_interval: float = 1.0
+    max_body_bytes: int = 8 * 2**20
+    max_connections: int = 1024
+    seed: int = 0
+    backends_file: str | None = None
+    static_backends: list[str] = field(default_factory=list)  # --backend URLs kept whatever the file says
+    kv_events: dict = field(default_factory=dict)
+
+
+class UpstreamError(Exception):
+    def __init__(self, status: int, message: str, kind: str):
+        super().__init__(message)
+        self.status = status
+        self.kind = kind
+
+
+@dataclass
+class Reply:
+    """What the shell sends back: a full body, or an async iterator of SSE bytes."""
+
+    status: int
+    body: bytes | None = None
+    stream: object | None = None
+    media_type: str = "application/json"
+
+
+def error_body(message: str, status: int, kind: str = "invalid_request_error", param: str | None = None) -> bytes:
+    """An OpenAI/vLLM-style error object."""
+    return json.dumps({"error": {"message": message, "type": kind, "param": param, "code": status},
+                       "object": "error", "message": message, "type": kind, "param": param, "code": status}).encode()
+
+
+def sse_error(message: str, status: int) -> bytes:
+    return b"data: " + json.dumps({"error": {"message": message, "type": "upstream_error", "code": status}}).encode() + b"\n\n"
+
+
+def cached_from_usage(doc) -> int | None:
+    """Cached prompt tokens a response reports: OpenAI/vLLM
+    ``usage.prompt_tokens_details.cached_tokens`` or llama.cpp ``timings.cache_n``."""
+    if not isinstance(doc, dict):
+        return None
+    u = doc.get("usage")
+    if isinstance(u, dict):
+        d = u.get("prompt_tokens_details")
+        if isinstance(d, dict) and isinstance(d.get("cached_tokens"), int):
+            return d["cached_tokens"]
+    t = doc.get("timings")
+    if isinstance(t, dict) and isinstance(t.get("cache_n"), int):
+        return t["cache_n"]
+    return None
+
+
+class _Decision:
+    __slots__ = ("rid", "backend", "url", "predicted", "hashes", "tokens")
+
+    def __init__(self, rid, backend, url, predicted, hashes, tokens):
+        self.rid, self.backend, self.url, self.predicted, self.hashes, self.tokens = rid, backend, url, predicted, hashes, tokens
+
+
+class Proxy:
+    def __init__(self, cfg: ServeConfig, out=None):
+        self.cfg = cfg
+        self.out = out
+        self.fleet = Fleet(cfg.backends, default_max_len=cfg.max_model_len)
+        self.tracker = PrefixTracker(cfg.block_size, cfg.cache_blocks, seed=cfg.seed)
+        for b in self.fleet.backends:
+            self.tracker.slot(b.url)
+        self.router = Router(cfg.scorer, cfg.params, rng=np.random.default_rng(cfg.seed))
+        self.base_scorer = (self.router.name, dict(self.router.params))
+        self.t0 = time.monotonic()
+        self._ids = itertools.count(1)
+        self._tok_cache: OrderedDict[str, list[int]] = OrderedDict()
+        self.counts: dict[str, int] = {}
+        self._tel_fh = open(cfg.telemetry, "a", buffering=1) if cfg.telemetry else None
+        self.telemetry = JsonlWriter(self._tel_fh) if self._tel_fh else None
+        self._events_fh = open(cfg.events, "a", buffering=1) if cfg.events else None
+        self.sidecar = None
+        self._monitor_lock = None
+        self._build_monitor("start")
+        self.metrics = ServeMetrics(self.fleet, self._monitor_pair, lambda: self.router.name)
+        self.client: httpx.AsyncClient | None = None
+        self.kv_subscribers: dict = {}
+        self._last_decision_time = 0.0
+
+    # ------------------------------------------------------------------ detector
+    def _monitor_pair(self):
+        return None if self.sidecar is None else (self.sidecar.monitor, self._monitor_lock)
+
+    def _build_monitor(self, why: str) -> None:
+        """(Re)build the in-process detector for the current fleet size (instance
+        indices are fleet positions, so a membership change starts a fresh monitor)."""
+        import threading
+
+        from analyzers.detector.monitor import RegimeMonitor
+        from analyzers.detector.policy import MitigationPolicy
+        from analyzers.sidecar.service import Sidecar
+
+        if self.cfg.detector == "off" or not self.fleet.backends:
+            self.sidecar = None
+            return
+        if (self.router.name, self.router.params) != self.base_scorer:
+            self.router.switch(*self.base_scorer, reason=f"detector reset ({why})", time=self.now())
+        self.router.class_policies.clear()
+        self.router.speed_estimate = None
+        policy = MitigationPolicy(self.router) if self.cfg.detector == "act" else None
+        self._monitor_lock = threading.Lock()
+        self.sidecar = Sidecar(RegimeMonitor(len(self.fleet.backends), policy=policy), events=self._events_fh,
+                               human=self.out, lock=self._monitor_lock)
+
+    def observe(self, record) -> None:
+        """Write a record to the telemetry file and feed the detector (off the request path)."""
+        if self.telemetry is not None:
+            self.telemetry.write(record)
+        if self.sidecar is not None:
+            before = len(self.sidecar.monitor.policy.actions) if self.sidecar.monitor.policy else 0
+            self.sidecar.feed(record.to_dict())
+            pol = self.sidecar.monitor.policy
+            if pol is not None:
+                for a in pol.actions[before:]:
+                    self.metrics.fallbacks.labels(a.regime).inc()
+
+    def now(self) -> float:
+        return time.monotonic() - self.t0
+
+    def count(self, key: str) -> None:
+        self.counts[key] = self.counts.get(key, 0) + 1
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        limits = httpx.Limits(max_connections=self.cfg.max_connections, max_keepalive_connections=256)
+        timeout = httpx.Timeout(connect=self.cfg.connect_timeout, read=self.cfg.read_timeout,
+                                write=self.cfg.connect_timeout + 5.0, pool=self.cfg.connect_timeout + 5.0)
+        self.client = httpx.AsyncClient(limits=limits, timeout=timeout, trust_env=False)
+        probe = httpx.Timeout(self.cfg.connect_timeout)
+        self._probe = httpx.AsyncClient(timeout=probe, trust_env=False)
+        from .upstream import fetch_models
+
+        await asyncio.gather(*(fetch_models(self._probe, b) for b in self.fleet.backends))
+
+    async def close(self) -> None:
+        for c in (self.client, getattr(self, "_probe", None)):
+            if c is not None:
+                await c.aclose()
+        for fh in (self._tel_fh, self._events_fh):
+            if fh is not None:
+                fh.close()
+
+    # ------------------------------------------------------------------ tokens
+    async def tokens(self, body: dict, chat: bool) -> np.ndarray | list[int]:
+        p = prompt_text(body, chat)
+        if isinstance(p, list):
+            return p
+        if self.cfg.tokenizer == "backend":
+            hit = self._tok_cache.get(p)
+            if hit is not None:
+                self._tok_cache.move_to_end(p)
+                return hit
+            from .upstream import tokenize
+
+            for b in self.fleet.backends:
+                if b.healthy:
+                    toks = await tokenize(self._probe, b, p)
+                    if toks is not None:
+                        self._tok_cache[p] = toks
+                        if len(self._tok_cache) > 4096:
+                            self._tok_cache.popitem(last=False)
+                        return toks
+                    break
+            self.count("tokenize_fallback")
+        return approx_tokens(p)
+
+    # ------------------------------------------------------------------ decisions
+    def decide(self, tokens, exclude: set[str]) -> _Decision:
+        """Choose a backend for a tokenised prompt (the timed decision path)."""
+        n = len(tokens)
+        fit, healthy = self.fleet.candidates(n, exclude)
+        if not healthy:
+            raise UpstreamError(503, "no backend available (all ejected by health checks)", "no_backend")
+        if not fit:
+            lens = sorted({self.fleet.max_len(self.fleet.backends[i]) for i in healthy})
+            raise RequestError(f"This model's maximum context length is {lens[-1]} tokens. However, your request has "
+                               f"{n} input tokens. Please reduce the length of the input messages.", "messages")
+        urls = [self.fleet.backends[i].url for i in fit]
+        hashes = self.tracker.hashes(tokens)
+        cached, uncapped = self.tracker.lookup(tokens, urls, hashes)
+        rid = next(self._ids)
+        t = max(self.now(), self._last_decision_time)
+        self._last_decision_time = t
+        nb = len(self.fleet.backends)
+        run, wait, q, kv, tot = self.fleet.indicators(range(nb))
+        sel = np.asarray(fit)
+        ctx = DecisionContext(prompt_tokens=n, cached_tokens=cached, running=run[sel], waiting=wait[sel],
+                              queued_prefill=q[sel], kv_usage=kv[sel], total_tokens=tot[sel], speed=np.ones(len(fit)),
+                              snapshot_age=np.zeros(len(fit)), time=t, cached_tokens_uncapped=uncapped,
+                              prefix_class=hashes[0] if hashes else None, request_id=rid)
+        d = self.router.choose(ctx)
+        k = fit[d.chosen]
+        url = urls[d.chosen]
+        predicted = float(cached[d.chosen])
+        self.tracker.routed(url, hashes)
+        self.fleet.start(rid, k, n - predicted)
+        # the record: every backend of the fleet (indicators before this decision), non-candidates with score inf
+        full_cached = [0] * nb
+        scores = [float("inf")] * nb
+        for j, i in enumerate(fit):
+            full_cached[i] = int(cached[j])
+            scores[i] = float(d.scores[j])
+        rec = RoutingDecision(time=round(t, 6), request_id=rid, chosen=k, scorer=d.scorer, prompt_tokens=n,
+                              cached_tokens=full_cached, queued_prefill_tokens=[int(x) for x in q],
+                              batch_size=[int(x) for x in run + wait], scores=scores,
+                              prefix_class=hashes[0] if hashes else None)
+        asyncio.get_running_loop().call_soon(self.observe, rec)
+        return _Decision(rid, k, url, predicted, hashes, n)
+
+    def backend_failed(self, url: str, why: str) -> None:
+        b = self.fleet.by_url(url)
+        if b is not None and b.healthy:
+            b.healthy = False
+            b.errors += 1
+            self.log(f"backend {url} ejected: {why}")
+
+    def log(self, line: str) -> None:
+        if self.out is not None:
+            self.out.write(f"[{self.now():9.2f}s] {line}\n")
+            self.out.flush()
+
+    # ------------------------------------------------------------------ forwarding
+    async def handle(self, path: str, raw: bytes, body: dict, chat: bool, headers: dict, t_arrival: float) -> Reply:
+        stream = bool(body.get("stream"))
+        t_dec = time.perf_counter()
+        toks = await self.tokens(body, chat)
+        tried: set[str] = set()
+        last: UpstreamError | None = None
+        for attempt in range(2):
+            t_dec = time.perf_counter() if attempt else t_dec
+            try:
+                dec = self.decide(toks, tried)
+            except UpstreamError:
+                if last is not None:
+                    raise last from None
+                raise
+            now = time.perf_counter()
+            self.metrics.decision.observe(now - t_dec)
+            if attempt == 0:
+                self.metrics.added.observe(now - t_arrival)
+            else:
+                self.metrics.retries.inc()
+            req = self.client.build_request("POST", dec.url + path, content=raw, headers=headers)
+            try:
+                resp = await self.client.send(req, stream=True)
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError, httpx.ReadError,
+                    httpx.WriteError, httpx.PoolTimeout) as exc:
+                self.fleet.finish(dec.rid)
+                self.backend_failed(dec.url, f"{type(exc).__name__} before the first byte")
+                tried.add(dec.url)
+                last = UpstreamError(502, f"backend {dec.url} failed before answering ({type(exc).__name__})", "connect")
+                self.metrics.errors.labels("connect").inc()
+                continue
+            except httpx.TimeoutException:
+                self.fleet.finish(dec.rid)
+                tried.add(dec.url)
+                last = UpstreamError(504, f"backend {dec.url} sent no answer within {self.cfg.read_timeout:g} s", "timeout")
+                self.metrics.errors.labels("timeout").inc()
+                continue
+            except BaseException:
+                self.fleet.finish(dec.rid)
+                raise
+            try:
+                return await self._answer(resp, dec, stream)
+            except BaseException:
+                self.fleet.finish(dec.rid)
+                await _close(resp)
+                raise
+        raise last
+
+    async def _answer(self, resp: httpx.Response, dec: _Decision, stream: bool) -> Reply:
+        status = resp.status_code
+        if status >= 400 or not stream:
+            try:
+                data = await _read_bounded(resp, self.cfg.max_body_bytes * 4)
+            except httpx.TimeoutException:
+                self._done(dec)
+                self.metrics.errors.labels("timeout").inc()
+                raise UpstreamError(504, f"backend {dec.url} stalled mid-answer", "timeout") from None
+            except (httpx.HTTPError, ValueError) as exc:
+                self._done(dec)
+                self.metrics.errors.labels("broken").inc()
+                raise UpstreamError(502, f"backend {dec.url} broke off its answer ({type(exc).__name__})", "broken") from None
+            finally:
+                await _close(resp)
+            self._done(dec)
+            if status >= 500:
+                self.metrics.errors.labels("upstream_5xx").inc()
+                raise UpstreamError(502, f"backend {dec.url} answered HTTP {status}: {_snippet(data)}", "upstream_5xx")
+            if status >= 400:
+                return Reply(status, data)
+            try:
+                doc = json.loads(data)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                self.metrics.errors.labels("garbage").inc()
+                raise UpstreamError(502, f"backend {dec.url} answered with invalid JSON: {_snippet(data)}", "garbage") from None
+            if not isinstance(doc, dict):
+                self.metrics.errors.labels("garbage").inc()
+                raise UpstreamError(502, f"backend {dec.url} answered with a JSON {type(doc).__name__}, not an object",
+                                    "garbage")
+            self._usage(dec, doc)
+            return Reply(status, data)
+        ctype = resp.headers.get("content-type", "")
+        if not ctype.startswith("text/event-stream"):
+            await _close(resp)
+            self._done(dec)
+            self.metrics.errors.labels("garbage").inc()
+            raise UpstreamError(502, f"backend {dec.url} answered a stream request with {ctype or 'no content type'}",
+                                "garbage")
+        return Reply(status, stream=self._relay(resp, dec), media_type="text/event-stream")
+
+    def _done(self, dec: _Decision) -> None:
+        self.fleet.finish(dec.rid)
+
+    def _usage(self, dec: _Decision, doc: dict) -> None:
+        c = cached_from_usage(doc)
+        if c is not None:
+            self.tracker.reported(dec.url, dec.predicted, c)
+
+    async def _relay(self, resp: httpx.Response, dec: _Decision):
+        """Pass the SSE stream through chunk by chunk; one error event if it breaks."""
+        first = True
+        tail = b""
+        try:
+            async for chunk in resp.aiter_raw():
+                if first:
+                    self.fleet.first_token(dec.rid)
+                    first = False
+                tail = (tail + chunk)[-8192:]
+                yield chunk
+            self._stream_usage(dec, tail)
+        except httpx.TimeoutException:
+            self.metrics.errors.labels("stream_timeout").inc()
+            yield sse_error(f"backend {dec.url} stalled for {self.cfg.read_timeout:g} s mid-stream", 504)
+        except httpx.HTTPError as exc:
+            self.metrics.errors.labels("stream_broken").inc()
+            yield sse_error(f"backend {dec.url} broke off the stream ({type(exc).__name__})", 502)
+        finally:
+            self.fleet.finish(dec.rid)
+            with anyio.CancelScope(shield=True):
+                await _close(resp)
+
+    def _stream_usage(self, dec: _Decision, tail: bytes) -> None:
+        for line in reversed(tail.split(b"\n")):
+            if line.startswith(b"data: {") and (b'"usage"' in line or b'"timings"' in line):
+                try:
+                    doc = json.loads(line[6:])
+                except (json.JSONDecodeError, UnicodeDecodeError):
+                    return
+                self._usage(dec, doc)
+                return
+
+
+async def _close(resp: httpx.Response) -> None:
+    try:
+        await resp.aclose()
+    except (httpx.HTTPError, OSError):
+        pass
+
+
+async def _read_bounded(resp: httpx.Response, limit: int) -> bytes:
+    buf = bytearray()
+    async for chunk in resp.aiter_raw():
+        buf += chunk
+        if len(buf) > limit:
+            raise ValueError("answer too large")
+    return bytes(buf)
+
+
+def _snippet(data: bytes) -> str:
+    s = data[:160].decode("utf-8", "replace").replace("\n", " ").strip()
+    return s or "(empty body)"
