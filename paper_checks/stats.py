@@ -47,8 +47,13 @@ class Interval:
         return {"mean": self.mean, "lo": self.lo, "hi": self.hi, "n": self.n}
 
 
-def interval(values: Sequence[float], conf: float = 0.95) -> Interval:
-    """Student-t interval of the mean of ``values`` (NaNs dropped)."""
+def interval(values: Sequence[float], conf: float = 0.95, bounds: tuple[float, float] = (-math.inf, math.inf)) -> Interval:
+    """Student-t interval of the mean of ``values`` (NaNs dropped), clipped to ``bounds``
+    (e.g. a relative change of a latency cannot fall below -100%, a share lies in [0, 1]).
+
+    >>> round(interval([-0.9, -0.99, -0.5], bounds=(-1.0, math.inf)).lo, 3)
+    -1.0
+    """
     v = [float(x) for x in values if x is not None and not math.isnan(float(x))]
     n = len(v)
     if n == 0:
@@ -60,7 +65,7 @@ def interval(values: Sequence[float], conf: float = 0.95) -> Interval:
 
     sd = math.sqrt(sum((x - mean) ** 2 for x in v) / (n - 1))
     half = float(t.ppf(0.5 + conf / 2, n - 1)) * sd / math.sqrt(n)
-    return Interval(mean, mean - half, mean + half, n)
+    return Interval(mean, max(mean - half, bounds[0]), min(mean + half, bounds[1]), n)
 
 
 def relative_changes(ours: Sequence[float], base: Sequence[float]) -> list[float]:

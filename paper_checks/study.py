@@ -157,9 +157,12 @@ def _series(raw: dict, p: StudyProfile, wl: str, scorer: str, metric: str, load:
     return [_metric(raw[("sim", wl, scorer, load, cap, s)], metric) for s in p.seeds]
 
 
+CHANGE = (-1.0, math.inf)  # a latency ratio minus one never falls below -100%
+
+
 def _change(raw, p, wl, base, metric, load=1.0, cap=1.0) -> Interval:
     return interval(relative_changes(_series(raw, p, wl, "lmetric", metric, load, cap),
-                                     _series(raw, p, wl, base, metric, load, cap)))
+                                     _series(raw, p, wl, base, metric, load, cap)), bounds=CHANGE)
 
 
 def _versus(raw: dict, p: StudyProfile, cid: str, baselines: Sequence[str], metric: str) -> dict:
@@ -189,12 +192,12 @@ def _no_tuning(raw: dict, p: StudyProfile) -> dict:
         means = {k: float(np.mean(_series(raw, p, wl, k, "ttft_mean"))) for k in lam_keys}
         best = min(means, key=means.get)
         best_s = _series(raw, p, wl, best, "ttft_mean")
-        lm_gap = interval(relative_changes(_series(raw, p, wl, "lmetric", "ttft_mean"), best_s))
+        lm_gap = interval(relative_changes(_series(raw, p, wl, "lmetric", "ttft_mean"), best_s), bounds=CHANGE)
         ok = math.isfinite(lm_gap.hi) and lm_gap.hi <= EPSILON
         ok_lm &= ok
         row = {"workload": wl, "best_lambda": best, "lmetric_gap": lm_gap.to_dict(), "lmetric_within": ok, "lambdas": {}}
         for k in lam_keys:
-            g = interval(relative_changes(_series(raw, p, wl, k, "ttft_mean"), best_s))
+            g = interval(relative_changes(_series(raw, p, wl, k, "ttft_mean"), best_s), bounds=CHANGE)
             gaps_by_lambda[k].append(g)
             row["lambdas"][k] = g.to_dict()
         per_wl.append(row)
@@ -214,7 +217,7 @@ def _regimes(raw: dict, p: StudyProfile) -> dict:
         shares = {}
         for reg in regs:
             vals = [r["shares"][reg] for r in runs]
-            ci = interval(vals) if len(vals) > 1 else Interval(vals[0], vals[0], vals[0], 1)  # deterministic replay
+            ci = interval(vals, bounds=(0.0, 1.0)) if len(vals) > 1 else Interval(vals[0], vals[0], vals[0], 1)  # trace
             shares[reg] = ci.to_dict()
             ok &= ci.hi <= RARE
         rows.append({"workload": wl, "decisions": int(np.mean([r["decisions"] for r in runs])), "shares": shares,
@@ -228,8 +231,8 @@ def _detection(raw: dict, p: StudyProfile) -> dict:
     rows, ok = [], True
     for name in p.p7_scenarios:
         runs = [raw[("p7", name, s)] for s in p.seeds]
-        deg = interval([r["degradation"] for r in runs])
-        unm = interval([r["unmitigated"] for r in runs if r["unmitigated"] is not None])
+        deg = interval([r["degradation"] for r in runs], bounds=CHANGE)
+        unm = interval([r["unmitigated"] for r in runs if r["unmitigated"] is not None], bounds=CHANGE)
         delays = [r["delay_s"] for r in runs]
         holds = math.isfinite(deg.hi) and deg.hi <= DEGRADATION
         ok &= holds
@@ -252,10 +255,10 @@ def _context(raw: dict, p: StudyProfile) -> dict:
                 out["absolute"].append({"workload": wl, "scorer": sc, "metric": metric,
                                         **interval(vals).to_dict()})
         order = sorted(SCORERS, key=lambda s: np.mean(_series(raw, p, wl, s, "ttft_mean")))
-        ratio = interval([a / b - 1 for a, b in zip(_series(raw, p, wl, "bailian", "ttft_mean"),
-                                                     _series(raw, p, wl, "vllm-v1", "ttft_mean"))])
-        ratio_det = interval([a / b - 1 for a, b in zip(_series(raw, p, wl, "bailian-deterministic", "ttft_mean"),
-                                                         _series(raw, p, wl, "vllm-v1", "ttft_mean"))])
+        ratio = interval(relative_changes(_series(raw, p, wl, "bailian", "ttft_mean"),
+                                          _series(raw, p, wl, "vllm-v1", "ttft_mean")), bounds=CHANGE)
+        ratio_det = interval(relative_changes(_series(raw, p, wl, "bailian-deterministic", "ttft_mean"),
+                                              _series(raw, p, wl, "vllm-v1", "ttft_mean")), bounds=CHANGE)
         hit = {sc: float(np.mean([raw[("sim", wl, sc, 1.0, 1.0, s)]["summary"]["cache_hit_ratio"] for s in p.seeds]))
                for sc in SCORERS}
         out["ordering"].append({"workload": wl, "by_mean_ttft": order, "bailian_vs_vllm": ratio.to_dict(),
