@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from .cache import ResultCache
-from .tasks import Task, call_task, code_fingerprint
+from .tasks import Task, call_task, code_fingerprint, module_digest
 
 __all__ = ["RunOptions", "RunError", "run_tasks", "default_jobs"]
 
@@ -175,7 +175,12 @@ def run_tasks(tasks: Sequence[Task], opts: RunOptions | None = None, *,
     opts = opts or RunOptions()
     cache = ResultCache(opts.cache_dir) if opts.cache_dir else None
     code = code if code is not None else (code_fingerprint() if cache is not None else "")
-    keys = [t.key(code) for t in tasks]
+    digests: dict[str, str] = {}
+    if cache is not None:
+        for t in tasks:
+            if t.fn not in digests:
+                digests[t.fn] = module_digest(t.fn)
+    keys = [t.key(f"{code}:{digests.get(t.fn, '')}") for t in tasks]
     results: list[Any] = [None] * len(tasks)
     have: dict[str, Any] = {}
     by_key: dict[str, list[int]] = {}

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-__all__ = ["Task", "call_task", "canonical_json", "code_fingerprint"]
+__all__ = ["Task", "call_task", "canonical_json", "code_fingerprint", "module_digest"]
 
 
 def _plain(v: Any) -> Any:
@@ -77,10 +77,30 @@ def call_task(fn: str, config: Mapping[str, Any]) -> Any:
     return getattr(importlib.import_module(module), name)(**dict(config))
 
 
-def code_fingerprint(packages: Sequence[str] = ("analyzers", "paper_checks", "lmetric_theory")) -> str:
+def module_digest(fn: str) -> str:
+    """sha256 (16 hex digits) of the source file of the module named in ``module:function``.
+
+    >>> len(module_digest("analyzers.runs.tasks:call_task"))
+    16
+    """
+    module = fn.partition(":")[0]
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        spec = None
+    origin = getattr(spec, "origin", None)
+    if not origin or not Path(origin).is_file():
+        return "builtin"
+    return hashlib.sha256(Path(origin).read_bytes()).hexdigest()[:16]
+
+
+def code_fingerprint(packages: Sequence[str] = ("analyzers", "lmetric_theory")) -> str:
     """sha256 over the ``.py`` source of ``packages`` (path and bytes, sorted), 16 hex digits.
 
-    A result cached under one fingerprint is not reused after the code changes."""
+    The simulator, router, detector and theory code every run depends on; with
+    :func:`module_digest` of the task's own module it makes the cache key, so a cached
+    result is not reused after that code changes (analysis and report code may change
+    freely)."""
     h = hashlib.sha256()
     for pkg in packages:
         try:
