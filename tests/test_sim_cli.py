@@ -92,3 +92,15 @@ def test_simulate_with_a_user_profile_file(tmp_path, capsys):
     prof.write_text('{"name": "bad", "t0": 1.0}')
     assert main(["simulate", "--limit", "5", "--profile-file", str(prof), "--out", str(tmp_path / "o"), "--quiet"]) == 2
     assert "missing profile field(s) w, k, a_p, a_d, kv_blocks" in capsys.readouterr().err
+
+
+def test_lambda_sweep_writes_partial_rows_and_resumes(tmp_path, capsys):
+    out = tmp_path / "sub" / "lam.json"
+    args = ["lambda-sweep", "--workload", "api", "--limit", "120", "--instances", "2", "--profile", "h100",
+            "--lambdas", "10,1000", "--out", str(out), "--jobs", "1", "--progress", "lines"]
+    assert main(args) == 0
+    assert len(out.with_name("lam.json.partial.jsonl").read_text().splitlines()) == 3  # two λ and LMetric
+    assert json.loads(out.read_text())["best_lambda"] in (10.0, 1000.0)
+    capsys.readouterr()
+    assert main(args) == 0
+    assert capsys.readouterr().err.count("(cached)") == 3

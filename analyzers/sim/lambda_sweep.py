@@ -93,10 +93,11 @@ def main(argv: Sequence[str] | None = None, prog: str = "lmetric lambda-sweep") 
         default_cache = str(Path(a.out).parent / ".lmetric-cache") if a.out else "~/.cache/lmetric/runs"
         opts = options_from_args(a, default_cache=default_cache)
         if a.out:
+            Path(a.out).parent.mkdir(parents=True, exist_ok=True)
             partial = Path(str(a.out) + ".partial.jsonl").open("w")
         on_row = None if partial is None else (lambda r: (partial.write(json.dumps(r) + "\n"), partial.flush()))
         res = lambda_sweep(cfg, lambdas, a.metric, opts=opts, on_row=on_row)
-    except (ValueError, WorkloadError, RunError) as exc:
+    except (ValueError, WorkloadError, RunError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
