@@ -74,3 +74,5 @@ e2e-vllm: install $(VLLM_VENV)/.installed
 .PHONY: mutation
 mutation: install
 	$(PY) -m tests.mutation
+	$(PY) -m benchmarks.bench_des
+	$(PY) -m benchmarks.bench_executor

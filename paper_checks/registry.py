@@ -1,18 +1,19 @@
 """All claims of the paper that the toolkit checks, in report order.
 
->>> [c.id for c in all_claims()]
-['A1', 'A2', 'A3', 'S1', 'S2', 'S3', 'S4', 'S5']
+>>> from paper_checks.simulation import PROFILES, Study
+>>> [c.id for c in all_claims(Study(PROFILES["tiny"]))]
+['A1', 'A2', 'A3', 'P1', 'P2', 'P3', 'P4', 'P5', 'P6', 'P7']
 """
 
 from __future__ import annotations
 
 from .analytical import analytical_claims
 from .claim import Claim
-from .simulation import simulation_claims
+from .simulation import PROFILES, Study, simulation_claims
 
 __all__ = ["all_claims"]
 
 
-def all_claims(window_s: float = 300.0) -> tuple[Claim, ...]:
-    """Analytical claims, then the simulation claims (``window_s`` seconds of each replay)."""
-    return analytical_claims() + simulation_claims(window_s)
+def all_claims(study: Study | None = None) -> tuple[Claim, ...]:
+    """Analytical claims, then the simulation claims of ``study`` (default: the quick profile)."""
+    return analytical_claims() + simulation_claims(study or Study(PROFILES["quick"]))

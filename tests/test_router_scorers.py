@@ -11,7 +11,7 @@ from lmetric_theory import conditions as C
 
 CLI_NAMES = ["lmetric", "lmetric-noqueue", "lmetric-plain", "linear", "cost-model", "lmetric-speed", "least-loaded",
              "least-prefill", "round-robin", "random", "vllm-v1", "vllm-v1-2026", "bailian", "bailian-deterministic",
-             "dynamo", "sglang", "llm-d", "aibrix", "preble"]
+             "dynamo", "sglang", "llm-d", "aibrix", "preble", "load-balancer", "predicted-ttft"]
 
 
 def ctx(prompt=1000, cached=None, running=None, waiting=None, queued=None, kv=None, tokens=None,
@@ -191,6 +191,46 @@ def test_preble_exploit_and_explore():
     assert s.tolist() == [700.0, 1100.0, 1000.0 + 3 * 45] and k == 0
 
 
+def test_load_balancer_is_lexicographic_batch_then_queued_tokens_with_rotating_ties():
+    # BS (1, 1, 2, 1), Q (900, 50, 0, 50): fewest requests first (0, 1, 3), then fewest queued tokens (1, 3)
+    c = ctx(running=(1, 1, 2, 1), waiting=(0, 0, 0, 0), queued=(900, 50, 0, 50))
+    state = {}
+    picks = [choose("load-balancer", c, state=state)[0] for _ in range(4)]
+    assert picks == [1, 1, 3, 3]  # the scan start rotates 0, 1, 2, 3: the tie (1, 3) goes to the first one scanned
+    _, s = choose("load-balancer", c)
+    assert np.argsort(s, kind="stable").tolist() == [1, 3, 0, 2]
+    # a huge queue never outweighs one request less: BS first, exactly
+    assert choose("load-balancer", ctx(running=(1, 2), queued=(10**9, 0)))[0] == 0
+
+
+def test_tie_policy_is_a_parameter_of_every_scorer():
+    idle = ctx(running=(0, 0, 0, 0))
+    state = {}
+    assert [choose("lmetric", idle, state=state)[0] for _ in range(3)] == [0, 0, 0]           # default: lowest index
+    state = {}
+    assert [choose("lmetric", idle, {"ties": "rotating"}, state=state)[0] for _ in range(5)] == [0, 1, 2, 3, 0]
+    state = {}
+    assert [choose("load-balancer", idle, {"ties": "lowest"}, state=state)[0] for _ in range(3)] == [0, 0, 0]
+    draws = {choose("vllm-v1", idle, {"ties": "random"}, seed=s)[0] for s in range(40)}
+    assert draws == {0, 1, 2, 3}                                                              # uniform among ties
+    state = {}
+    assert [choose("dynamo", idle, {"ties": "rotating"}, state=state)[0] for _ in range(3)] == [0, 1, 2]  # softmax T=0
+    for name in CLI_NAMES:  # every scorer accepts the parameter
+        assert get_scorer(name).params({"ties": "rotating"})["ties"] == "rotating"
+    with pytest.raises(KeyError, match="ties must be one of lowest, rotating, random"):
+        get_scorer("lmetric").params({"ties": "first"})
+
+
+def test_predicted_ttft_joins_the_fastest_predicted_instance():
+    # h20 constants: an idle instance 2,048 fresh tokens = 315.1 ms; one with 4,096 queued = 955.0 ms; one with the
+    # prompt cached but 8,192 queued: X = 8192 + 16, 3 steps: 6 + 0.15*8208 + 2.8e-6*(16*(2032+8) + 8192*2048) = 1284.27
+    c = ctx(prompt=2048, cached=(0, 0, 2032), running=(0, 0, 0), waiting=(0, 1, 2), queued=(0, 4096, 8192))
+    k, s = choose("predicted-ttft", c)
+    assert k == 0 and [round(v, 1) for v in s.tolist()] == [315.1, 955.0, 1284.3]
+    k, _ = choose("predicted-ttft", ctx(prompt=2048, cached=(0, 2032), running=(0, 0), waiting=(0, 0), queued=(0, 0)))
+    assert k == 1  # cached prefix, no queue: faster
+
+
 def test_parse_params_and_unknown_parameters():
     assert parse_params(["lambda=3e2"]) == {"lambda": 300.0}
     with pytest.raises(ValueError, match="NAME=VALUE"):
@@ -226,7 +266,8 @@ def test_every_pick_is_a_valid_instance(draw, name, seed):
 
 
 DETERMINISTIC = ["lmetric", "lmetric-noqueue", "lmetric-plain", "linear", "cost-model", "lmetric-speed",
-                 "least-loaded", "least-prefill", "vllm-v1", "bailian-deterministic", "sglang", "aibrix", "preble"]
+                 "least-loaded", "least-prefill", "vllm-v1", "bailian-deterministic", "sglang", "aibrix", "preble",
+                 "load-balancer", "predicted-ttft"]
 
 
 @given(state_st, st.sampled_from(DETERMINISTIC), st.randoms(use_true_random=False))

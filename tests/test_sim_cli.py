@@ -68,6 +68,21 @@ def test_sweep_prints_rows_and_writes_the_plot(tmp_path, capsys):
     assert (out / "load_sweep.png").is_file()
 
 
+def test_sweep_writes_rows_as_they_finish_and_a_rerun_reuses_the_cache(tmp_path, capsys):
+    out = tmp_path / "s"
+    args = ["sweep", "--workload", "api", "--limit", "100", "--instances", "2", "--profile", "h100",
+            "--scorers", "lmetric,vllm-v1", "--scales", "1,2", "--out", str(out), "--jobs", "1", "--progress", "lines"]
+    assert main(args) == 0
+    first = capsys.readouterr()
+    assert len((out / "sweep.jsonl").read_text().splitlines()) == 4 and first.err.count("(cached)") == 0
+    assert main(args) == 0
+    again = capsys.readouterr()
+    assert again.err.count("(cached)") == 4
+    assert json.loads((out / "sweep.json").read_text())[0]["ttft_mean"] > 0
+    assert main(args[:-4] + ["--jobs", "0"]) == 2
+    assert "--jobs must be at least 1" in capsys.readouterr().err
+
+
 def test_simulate_with_a_user_profile_file(tmp_path, capsys):
     prof = tmp_path / "gpu.json"
     prof.write_text('{"name": "mygpu", "t0": 1.0, "w": 3.0, "k": 0.01, "a_p": 1e-7, "a_d": 1e-5, "kv_blocks": 50000}')
@@ -77,3 +92,15 @@ def test_simulate_with_a_user_profile_file(tmp_path, capsys):
     prof.write_text('{"name": "bad", "t0": 1.0}')
     assert main(["simulate", "--limit", "5", "--profile-file", str(prof), "--out", str(tmp_path / "o"), "--quiet"]) == 2
     assert "missing profile field(s) w, k, a_p, a_d, kv_blocks" in capsys.readouterr().err
+
+
+def test_lambda_sweep_writes_partial_rows_and_resumes(tmp_path, capsys):
+    out = tmp_path / "sub" / "lam.json"
+    args = ["lambda-sweep", "--workload", "api", "--limit", "120", "--instances", "2", "--profile", "h100",
+            "--lambdas", "10,1000", "--out", str(out), "--jobs", "1", "--progress", "lines"]
+    assert main(args) == 0
+    assert len(out.with_name("lam.json.partial.jsonl").read_text().splitlines()) == 3  # two λ and LMetric
+    assert json.loads(out.read_text())["best_lambda"] in (10.0, 1000.0)
+    capsys.readouterr()
+    assert main(args) == 0
+    assert capsys.readouterr().err.count("(cached)") == 3

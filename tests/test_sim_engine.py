@@ -215,3 +215,24 @@ def test_bad_configurations_raise_clear_errors():
         Cluster(1, get_profile("h100")).run([Request(0, 0, 10, 1)], Router(rng=np.random.default_rng(0)), snapshot_interval=0)
     with pytest.raises(ValueError, match="max_num_batched_tokens must exceed max_num_seqs"):
         Instance(0, get_profile("h100", max_num_batched_tokens=64, max_num_seqs=256))
+
+
+@pytest.mark.parametrize("hash_generated,hit_tokens", [(True, 112), (False, 64)])
+def test_readmitted_request_reuses_its_generated_blocks_like_vllm_v1(hash_generated, hit_tokens):
+    # Two 64-token prompts (4 hashed blocks each), 200 outputs, 24 KV blocks on one instance. Both
+    # decode until the pool is full at 12 blocks each (B: 192 tokens computed, 12 full blocks hashed),
+    # B (the newest) is preempted and frees its blocks tail first; A then grows from 12 to 17 blocks
+    # (264 tokens), taking 5 of B's freed blocks from the head of the free queue, i.e. B's last 5.
+    # vLLM v1 hashes every full block, generated tokens included, so B readmits with the 7 blocks
+    # left (4 prompt + 3 generated = 112 tokens); caching prompt blocks only gives 4 blocks (64).
+    inst = Instance(0, get_profile("h100", kv_blocks=24))
+    inst.hash_generated = hash_generated
+    a = Request(0, 0.0, 64, 200, tuple(range(10, 14)))
+    b = Request(1, 0.0, 64, 200, tuple(range(20, 24)))
+    inst.add(a, a.block_hashes(), 0.0)
+    inst.add(b, b.block_hashes(), 0.0)
+    inst.advance_to(math.inf)
+    assert inst.preemptions == 1 and [r.preemptions for r in inst.results] == [0, 1]
+    assert inst.prefix_hits == hit_tokens  # A and B hit nothing at first admission: this is B's readmission
+    inst.pool.check_invariants()
+    assert inst.pool.num_free == 24

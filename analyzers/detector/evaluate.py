@@ -26,6 +26,7 @@ from typing import Sequence
 
 import numpy as np
 
+from analyzers.runs import RunError, add_run_arguments, options_from_args, run_tasks
 from analyzers.sim.metrics import summarise
 
 from .closed_loop import ClosedLoopRun, run_closed_loop
@@ -138,6 +139,50 @@ def end_to_end(sc: Scenario, lambdas: Sequence[float] = LAMBDA_GRID, seed: int =
     return rows, runs, best
 
 
+def _scenario_of(name: str, seed: int, trace: str | None = None, instances: int = 16, limit: int | None = None) -> Scenario:
+    if trace is None:
+        return build_scenario(name, seed=seed)
+    from analyzers.sim.profiles import get_profile
+    from analyzers.sim.runner import SimConfig, build_workload
+
+    reqs = build_workload(SimConfig(workload=trace, limit=limit))
+    return Scenario(trace, "real trace (no labels)", reqs, get_profile("h20"), n_instances=instances)
+
+
+def run_task(scenario: str, mode: str, suffix: str = "", seed: int = 0, lam: float | None = None, trace: bool = False,
+             instances: int = 16, limit: int | None = None) -> dict:
+    """One closed-loop run as an executor task: its :class:`E2ERow` and, for ``mode="detector"``,
+    the detection scores (JSON data). ``trace``: ``scenario`` names a real trace (control).
+    The row's mode is the scenario's scorer plus ``suffix`` (``linear(λ)`` for ``mode="linear"``)."""
+    sc = _scenario_of(scenario, seed, trace=scenario if trace else None, instances=instances, limit=limit)
+    run = run_closed_loop(sc, mode, lam=lam, seed=0 if trace else seed)
+    label = f"linear({float(lam if lam is not None else 1000.0):g})" if mode == "linear" else f"{sc.scorer}{suffix}"
+    out = {"row": asdict(_row(run, label))}
+    if mode == "detector":
+        out["scores"] = [asdict(x) for x in score_detection(run, sc)]
+    return out
+
+
+def evaluation_tasks(names: Sequence[str], traces: Sequence[str], lambdas: Sequence[float], seed: int) -> list:
+    """Every run of ``lmetric detector evaluate`` as executor tasks, in report order."""
+    from analyzers.runs import Task
+
+    fn = "analyzers.detector.evaluate:run_task"
+    tasks = []
+    for name in names:
+        for mode, suffix in (("lmetric", ""), ("detector", "+detector"), ("paper", "+paper-detector")):
+            tasks.append(Task(fn, {"scenario": name, "mode": mode, "suffix": suffix, "seed": seed},
+                              label=f"{name} {mode}"))
+        for lam in lambdas:
+            tasks.append(Task(fn, {"scenario": name, "mode": "linear", "seed": seed, "lam": float(lam)},
+                              label=f"{name} linear({lam:g})"))
+    for trace in traces:
+        for mode, suffix in (("lmetric", ""), ("detector", "+detector")):
+            tasks.append(Task(fn, {"scenario": trace, "mode": mode, "suffix": suffix, "trace": True},
+                              label=f"{trace} {mode}"))
+    return tasks
+
+
 def targets(rows: list[E2ERow], scores: list[DetectionScore], control: bool) -> list[str]:
     """The issue's targets, each as a line with its measured numbers and a verdict."""
     lm, det = rows[0], rows[1]  # the plain router, then the same router with the detector acting
@@ -193,6 +238,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "lmetric detector evalua
     p.add_argument("--lambdas", default=",".join(f"{v:g}" for v in LAMBDA_GRID), help="linear λ grid")
     p.add_argument("--seed", type=nonneg_int, default=0)
     p.add_argument("--out", default="results/detector", help="directory for the JSON report and plots")
+    add_run_arguments(p)
     a = p.parse_args(argv)
     traces = [t.strip() for t in a.traces.split(",") if t.strip()]
     unknown = [t for t in traces if t not in WORKLOADS]
@@ -214,14 +260,41 @@ def main(argv: Sequence[str] | None = None, prog: str = "lmetric detector evalua
     if why:
         p.error(why)
     out = Path(a.out)
+    try:
+        opts = options_from_args(a, default_cache=str(out / ".cache"))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     out.mkdir(parents=True, exist_ok=True)
+    tasks = evaluation_tasks(names, traces, lambdas, a.seed)
+    with (out / "runs.jsonl").open("w") as partial:
+        def on_result(i, task, res):
+            partial.write(json.dumps({"task": task.label, **res}, default=float) + "\n")
+            partial.flush()
+
+        try:
+            results = run_tasks(tasks, opts, on_result=on_result, title="detector evaluate")
+        except RunError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print(f"\ninterrupted: finished runs are in {out}/runs.jsonl"
+                  + (f" and cached in {opts.cache_dir}; rerun the same command to resume" if opts.cache_dir else ""),
+                  file=sys.stderr)
+            return 130
     report = {"detection": [], "end_to_end": [], "targets": {}}
     print(f"{'scenario':<22}{'regime':<18}{'precision':>10}{'recall':>8}{'delay s':>9}{'delay dec':>10}{'FA/10k':>8}")
     all_rows = []
+    pos = 0
     for name in names:
-        sc = build_scenario(name, seed=a.seed)
-        rows, runs, best = end_to_end(sc, lambdas, seed=a.seed)
-        scores = score_detection(runs["detector"], sc)
+        chunk = results[pos:pos + 3 + len(lambdas)]
+        pos += 3 + len(lambdas)
+        rows = [E2ERow(**c["row"]) for c in chunk[:3]]
+        lin = [E2ERow(**c["row"]) for c in chunk[3:]]
+        if lin:
+            best = min(lin, key=lambda r: r.ttft_p99)  # first of equal P99s, as before
+            rows.append(replace(best, mode=f"best {best.mode}"))
+        scores = [DetectionScore(**x) for x in chunk[1]["scores"]]
         for s in scores:
             if s.labelled or s.false_alarms:
                 print(f"{s.scenario:<22}{s.regime:<18}{_fmt(s.precision, True):>10}{_fmt(s.recall, True):>8}"
@@ -229,10 +302,13 @@ def main(argv: Sequence[str] | None = None, prog: str = "lmetric detector evalua
                       f"{s.false_alarms_per_10k:>8.2f}", flush=True)
         report["detection"] += [asdict(s) for s in scores]
         report["end_to_end"] += [asdict(r) for r in rows]
-        report["targets"][name] = targets(rows, scores, control=name == "clean")
+        report["targets"][name] = targets(rows, scores, control=name == "clean") if lin else []
         all_rows += rows
     for trace in traces:
-        sc, rows, scores = trace_control(trace)
+        chunk = results[pos:pos + 2]
+        pos += 2
+        rows = [E2ERow(**c["row"]) for c in chunk]
+        scores = [DetectionScore(**x) for x in chunk[1]["scores"]]
         report["end_to_end"] += [asdict(r) for r in rows]
         report["detection"] += [asdict(s) for s in scores]
         report["targets"][trace] = targets(rows + [replace(rows[0], mode="best (n/a)")], scores, control=True)

@@ -10,6 +10,12 @@ to one score per instance, **lower is better**; a *picker* turns scores into a c
 * ``rotating`` — argmin scanning from a start index that advances after every pick
   (vLLM PR #47420).
 
+Every scorer takes two generic parameters: ``picker`` (one of the above) and ``ties``
+— ``lowest`` (lowest index), ``rotating`` (scan from a start index that advances after
+every pick) or ``random`` (uniform among exact minima) — which sets how an argmin-type
+picker breaks exact ties (for ``softmax`` it applies at temperature 0; ``proportional``
+has no ties). Without ``ties`` each scorer keeps its own rule (``tie_policy``).
+
 Stateful rules (round-robin, rotating scans) keep their state in a ``dict`` owned by
 the router; samplers take the router's seeded ``numpy.random.Generator``.
 
@@ -36,9 +42,12 @@ import numpy as np
 
 from .context import DecisionContext
 
-__all__ = ["ScorerSpec", "SCORERS", "get_scorer", "pick", "PICKERS", "parse_params"]
+__all__ = ["ScorerSpec", "SCORERS", "get_scorer", "pick", "PICKERS", "parse_params", "GENERIC_PARAMS", "TIE_POLICIES",
+           "predicted_ttft_ms"]
 
 BLOCK = 16
+GENERIC_PARAMS = ("picker", "ties")
+TIE_POLICIES = {"lowest": "argmin", "rotating": "rotating", "random": "random-ties"}
 
 
 @dataclass(frozen=True)
@@ -57,9 +66,13 @@ class ScorerSpec:
         """Defaults merged with ``overrides``; unknown parameter names raise ``KeyError``."""
         out = dict(self.defaults)
         for k, v in (overrides or {}).items():
-            if k not in out and k != "picker":
-                known = ", ".join(out) or "none"
+            if k not in out and k not in GENERIC_PARAMS:
+                known = ", ".join([*out, *GENERIC_PARAMS])
                 raise KeyError(f"scorer {self.name!r} has no parameter {k!r} (parameters: {known})")
+            if k == "ties" and v not in TIE_POLICIES:
+                raise KeyError(f"ties must be one of {', '.join(TIE_POLICIES)}, got {v!r}")
+            if k == "picker" and v not in PICKERS:
+                raise KeyError(f"unknown picker {v!r}; known: {', '.join(PICKERS)}")
             out[k] = v
         return out
 
@@ -67,7 +80,13 @@ class ScorerSpec:
         return np.asarray(self.score_fn(ctx, self.params(params), {} if state is None else state), dtype=float)
 
     def picker_for(self, params: Mapping[str, object]) -> str:
-        return str(params.get("picker", self.picker))
+        """The picker in force: ``picker`` (default the scorer's), with ``ties`` replacing an
+        argmin-type picker's tie rule (``softmax`` reads ``ties`` itself at temperature 0)."""
+        base = str(params.get("picker", self.picker))
+        ties = params.get("ties")
+        if ties is not None and base in ("argmin", "rotating", "random-ties"):
+            return TIE_POLICIES[str(ties)]
+        return base
 
 
 # ----------------------------------------------------------------------------- pickers
@@ -90,7 +109,7 @@ def _proportional(scores, rng, state, params):
 def _softmax(scores, rng, state, params):
     temp = float(params.get("temperature", 0.0))
     if temp <= 0:
-        return _random_ties(scores, rng, state, params)
+        return PICKERS[TIE_POLICIES[str(params.get("ties", "random"))]](scores, rng, state, params)
     lo, hi = scores.min(), scores.max()
     if hi == lo:
         return int(rng.integers(scores.size))
@@ -155,6 +174,46 @@ def _lmetric_speed(ctx, p, s):
 
 def _least_loaded(ctx, p, s):
     return ctx.batch_size.astype(float)
+
+
+def _load_balancer(ctx, p, s):
+    # lexicographic (BS, Q): BS * (range(Q) + 1) + (Q - min Q) orders by BS first, exactly, for integer BS
+    q = np.asarray(ctx.queued_prefill, float)
+    span = float(q.max() - q.min()) + 1.0 if q.size else 1.0
+    return ctx.batch_size.astype(float) * span + (q - (q.min() if q.size else 0.0))
+
+
+def predicted_ttft_ms(ctx, t0: float, w: float, k: float, a_p: float, a_d: float, chunk: float) -> np.ndarray:
+    """TTFT of the request on each instance predicted by the step model (ms).
+
+    With ``X = Q + P`` prefill tokens ahead of and including the request, ``D = R``
+    decodes per step, ``S = ceil(X / max(chunk - D, 1))`` steps until its last chunk,
+    ``ctx_d = max(total - Q, 0)`` decode context tokens and ``c`` its cached tokens:
+
+    ``T = (S (t0 + a_d ctx_d) + max(S w, k (X + S D)) + a_p (P (c + P/2) + Q chunk/2)) / v``
+
+    (the queued tokens' own attention is taken at half a chunk of context each). Example:
+    2,048 fresh tokens on an idle h20 instance: one step, 2 + 0.15·2048 + 2.8e-6·2048·1024
+    = 315.1 ms; behind 4,096 queued tokens: two steps, 4 + 0.15·6144 + 2.8e-6·(2048·1024 +
+    4096·2048) = 955.0 ms.
+
+    >>> from analyzers.router.context import DecisionContext
+    >>> ctx = DecisionContext.build(2048, cached_tokens=[0, 0], running=[0, 0], waiting=[0, 1],
+    ...                             queued_prefill=[0, 4096])
+    >>> [round(float(v), 1) for v in predicted_ttft_ms(ctx, 2.0, 4.75, 0.15, 2.8e-6, 1.8e-5, 4096)]
+    [315.1, 955.0]
+    """
+    q, pn, c = ctx.queued_prefill, ctx.new_tokens, ctx.cached_tokens
+    d = ctx.running.astype(float)
+    x = q + pn
+    steps = np.ceil(x / np.maximum(chunk - d, 1.0))
+    ctx_d = np.maximum(ctx.total_tokens - q, 0.0)
+    t = steps * (t0 + a_d * ctx_d) + np.maximum(steps * w, k * (x + steps * d)) + a_p * (pn * (c + pn / 2) + q * chunk / 2)
+    return t / ctx.speed
+
+
+def _predicted_ttft(ctx, p, s):
+    return predicted_ttft_ms(ctx, *(float(p[n]) for n in ("t0", "w", "k", "a_p", "a_d", "chunk")))
 
 
 def _least_prefill(ctx, p, s):
@@ -261,6 +320,13 @@ SCORERS: dict[str, ScorerSpec] = {s.name: s for s in (
     ScorerSpec("lmetric-speed", "(Q + P) * (BS + 1) / v", "theorem T9: the product in time units", _lmetric_speed),
     ScorerSpec("least-loaded", "BS", "load-only baseline", _least_loaded),
     ScorerSpec("least-prefill", "Q + P", "prefill-tokens-only baseline", _least_prefill),
+    ScorerSpec("load-balancer", "lexicographic (BS, Q): fewest requests, then fewest queued prefill tokens",
+               "the usual 'load' balancer of DES studies (issue 11); cache-blind", _load_balancer,
+               picker="rotating", tie_policy="rotating start"),
+    ScorerSpec("predicted-ttft", "step-model TTFT of the request on each instance (predicted_ttft_ms)",
+               "join the instance with the lowest predicted TTFT; constants default to the h20 profile "
+               "(the simulator fills them from its profile)", _predicted_ttft,
+               {"t0": 2.0, "w": 4.75, "k": 0.15, "a_p": 2.8e-6, "a_d": 1.8e-5, "chunk": 4096.0}),
     ScorerSpec("round-robin", "(i - next) mod n", "round-robin; the counter advances per decision", _round_robin,
                tie_policy="none (scores distinct)"),
     ScorerSpec("random", "0 (uniform pick)", "uniform random", _random, picker="random-ties", tie_policy="uniform"),

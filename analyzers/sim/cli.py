@@ -18,7 +18,7 @@ from typing import Sequence
 
 from analyzers.argcheck import (Parser, check_finite_params, nonneg_int, positive_float, positive_int,
                                readable_file, writable_dir)
-from analyzers.router.scorers import SCORERS, parse_params
+from analyzers.router.scorers import GENERIC_PARAMS, SCORERS, parse_params
 from analyzers.telemetry.schema import JsonlWriter
 
 from .metrics import per_instance, summarise
@@ -203,9 +203,10 @@ def main_simulate(argv: Sequence[str] | None = None, prog: str = "lmetric simula
         base = replace(config_from_args(a, scorers[0]), telemetry_interval=a.telemetry_interval)
         params = dict(base.params)
         for key in params:  # every --param must belong to at least one chosen scorer
-            if not any(key in SCORERS[s].defaults or key == "picker" for s in scorers):
+            if not any(key in SCORERS[s].defaults or key in GENERIC_PARAMS for s in scorers):
                 SCORERS[scorers[0]].params({key: params[key]})  # raises the KeyError naming the parameters
-        cfgs = [replace(base, scorer=s, params={k: v for k, v in params.items() if k in SCORERS[s].defaults or k == "picker"})
+        cfgs = [replace(base, scorer=s, params={k: v for k, v in params.items()
+                                                 if k in SCORERS[s].defaults or k in GENERIC_PARAMS})
                 for s in scorers]
         requests = build_workload(cfgs[0])
     except (ValueError, KeyError, WorkloadError) as exc:
@@ -261,13 +262,23 @@ def main_simulate(argv: Sequence[str] | None = None, prog: str = "lmetric simula
 
 
 def main_sweep(argv: Sequence[str] | None = None, prog: str = "lmetric sweep") -> int:
-    """Load sweep: every scorer at every scale; mean/P99 TTFT and TPOT against rate."""
+    """Load sweep: every scorer at every scale; mean/P99 TTFT and TPOT against rate.
+
+    The runs go through :func:`analyzers.runs.run_tasks` (parallel, cached, resumable);
+    each finished row is appended to ``sweep.jsonl`` at once, ``sweep.json`` and the plot
+    are written when all are done."""
+    from analyzers.runs import RunError, add_run_arguments, options_from_args, run_tasks
+
+    from .tasks import sim_task
+
     p = Parser(prog=prog, description="Sweep load (replay scale) for several scorers.")
     add_sim_arguments(p)
     p.add_argument("--scorers", default="lmetric,vllm-v1,bailian", help="comma-separated scorers")
     p.add_argument("--scales", default="0.5,1,2,4", help="comma-separated replay scale factors")
     p.add_argument("--out", default="results/sweep", metavar="DIR", help="output directory")
+    add_run_arguments(p)
     a = p.parse_args(argv)
+    out = Path(a.out)
     try:
         scorers = [s.strip() for s in a.scorers.split(",") if s.strip()]
         bad = [s for s in scorers if s not in SCORERS]
@@ -281,29 +292,54 @@ def main_sweep(argv: Sequence[str] | None = None, prog: str = "lmetric sweep") -
     why = check_sim_args(a, scorers[:1]) or writable_dir(a.out)
     if why:
         p.error(why)
-    rows = []
-    out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
-    for scale in scales:
-        a.scale = scale
-        try:
+    try:
+        opts = options_from_args(a, default_cache=str(out / ".cache"))
+        tasks, meta = [], []
+        for scale in scales:
+            a.scale = scale
             base = replace(config_from_args(a, scorers[0]), telemetry_interval=None)
-            requests = build_workload(base)
-        except (ValueError, WorkloadError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        span = max(r.arrival for r in requests) or 1.0
-        for scorer in scorers:
-            cfg = replace(base, scorer=scorer, params=parse_params(a.param) if scorer == scorers[0] else {})
-            res = run_simulation(cfg, requests)
-            s = summarise(res.results, res.makespan)
-            row = {"scorer": scorer, "scale": scale, "rate": len(requests) / span, "ttft_mean": s.ttft.mean,
-                   "ttft_p99": s.ttft.p99, "tpot_mean": s.tpot.mean, "tpot_p99": s.tpot.p99,
-                   "cache_hit_ratio": s.cache_hit_ratio, "completed": s.completed}
-            rows.append(row)
-            print(f"scale {scale:>5g}  rate {row['rate']:7.2f}/s  {scorer:<22} TTFT mean {s.ttft.mean:8.3f}s p99 "
-                  f"{s.ttft.p99:8.3f}s  TPOT mean {s.tpot.mean * 1000:7.1f}ms p99 {s.tpot.p99 * 1000:7.1f}ms  hit {s.cache_hit_ratio:.1%}",
-                  flush=True)
+            build_workload(base)  # bad workload settings fail here, before any run starts
+            for scorer in scorers:
+                cfg = replace(base, scorer=scorer, params=parse_params(a.param) if scorer == scorers[0] else {})
+                if scorer == scorers[0]:
+                    SCORERS[scorer].params(cfg.params)  # unknown parameter names: one-line error now
+                tasks.append(sim_task(cfg, label=f"{scorer} x{scale:g}"))
+                meta.append((scorer, scale))
+    except (ValueError, KeyError, WorkloadError) as exc:
+        print(f"error: {exc.args[0] if isinstance(exc, KeyError) else exc}", file=sys.stderr)
+        return 2
+    out.mkdir(parents=True, exist_ok=True)
+    partial = (out / "sweep.jsonl").open("w")
+
+    def row_of(i: int, res: dict) -> dict:
+        scorer, scale = meta[i]
+        s = res["summary"]
+        span = res["arrival_span"] or 1.0
+        return {"scorer": scorer, "scale": scale, "rate": s["requests"] / span, "ttft_mean": s["ttft"]["mean"],
+                "ttft_p99": s["ttft"]["p99"], "tpot_mean": s["tpot"]["mean"], "tpot_p99": s["tpot"]["p99"],
+                "cache_hit_ratio": s["cache_hit_ratio"], "completed": s["completed"]}
+
+    def on_result(i: int, task, res: dict) -> None:
+        row = row_of(i, res)
+        partial.write(json.dumps(row) + "\n")
+        partial.flush()
+        print(f"scale {row['scale']:>5g}  rate {row['rate']:7.2f}/s  {row['scorer']:<22} TTFT mean {row['ttft_mean']:8.3f}s "
+              f"p99 {row['ttft_p99']:8.3f}s  TPOT mean {row['tpot_mean'] * 1000:7.1f}ms p99 {row['tpot_p99'] * 1000:7.1f}ms"
+              f"  hit {row['cache_hit_ratio']:.1%}", flush=True)
+
+    try:
+        results = run_tasks(tasks, opts, on_result=on_result, title="sweep")
+    except RunError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: finished runs are in {out}/sweep.jsonl"
+              + (f" and cached in {opts.cache_dir}; rerun the same command to resume" if opts.cache_dir else ""),
+              file=sys.stderr)
+        return 130
+    finally:
+        partial.close()
+    rows = [row_of(i, r) for i, r in enumerate(results)]
     (out / "sweep.json").write_text(json.dumps(rows, indent=2))
     from .plots import plot_load_sweep
 

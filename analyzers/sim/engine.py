@@ -9,7 +9,9 @@ Scheduling (per step, mirroring vLLM v1):
    preempted (recompute: its blocks are freed but stay cached, its computed tokens
    reset to 0, it goes to the *front* of the waiting queue); repeat until allocation
    succeeds or the request preempted itself. After any preemption no waiting
-   request is admitted in that step.
+   request is admitted in that step. Every full block of a request is hashed when
+   computed, generated tokens included (vLLM v1), so a readmitted request hits the
+   blocks of its prompt *and* of the tokens it had generated, while they stay cached.
 3. Then waiting requests FCFS while budget and ``max_num_seqs`` allow; a new request
    first takes its prefix-cache hit (longest cached run of leading 16-token blocks,
    capped so the last prompt token is recomputed), then a chunk cut to the leftover
@@ -50,12 +52,13 @@ __all__ = ["Instance", "LiveRequest"]
 class LiveRequest:
     """Mutable state of a request on an instance."""
 
-    __slots__ = ("req", "hashes", "computed", "emitted", "blocks", "n_reg", "cached_tokens", "first_scheduled",
+    __slots__ = ("req", "hashes", "own_hashes", "computed", "emitted", "blocks", "n_reg", "cached_tokens", "first_scheduled",
                  "first_token", "finish", "preemptions", "admitted_once")
 
     def __init__(self, req: Request, hashes: list[int]):
         self.req = req
         self.hashes = hashes
+        self.own_hashes = False  # ``hashes`` is the caller's list until generated blocks extend it
         self.computed = 0
         self.emitted = 0
         self.blocks: list[int] = []
@@ -99,6 +102,7 @@ class Instance:
         self.p = profile
         self.speed = speed
         self.macro_steps = macro_steps
+        self.hash_generated = True  # cache generated-token blocks (vLLM v1); False: prompt blocks only
         self.pool = BlockPool(profile.kv_blocks, listener=kv_listener)
         self.time = 0.0
         self.running: list[LiveRequest] = []
@@ -213,7 +217,9 @@ class Instance:
                     break
                 hashes = r.hashes
                 plen = r.req.prompt_len
-                hit = pool.match(hashes, limit=(plen - 1) // BLOCK_SIZE) if r.computed == 0 else 0
+                # every full block of the request is hashed, generated tokens included (vLLM v1), so a
+                # readmitted request hits its own generated blocks too; capped at tokens - 1
+                hit = pool.match(hashes, limit=(plen + r.emitted - 1) // BLOCK_SIZE) if r.computed == 0 else 0
                 n = min(plen + r.emitted - hit * BLOCK_SIZE, budget)
                 need = self._blocks_for(hit * BLOCK_SIZE + n) - hit
                 if need > pool.free_after_touch(hashes, hit):
@@ -223,7 +229,7 @@ class Instance:
                 r.blocks.extend(pool.allocate(need))
                 r.computed = hit * BLOCK_SIZE
                 r.n_reg = hit
-                self.prefix_queries += plen
+                self.prefix_queries += plen + r.emitted
                 self.prefix_hits += hit * BLOCK_SIZE
                 if not r.admitted_once:
                     r.admitted_once = True
@@ -252,6 +258,26 @@ class Instance:
                 attn += n * (c + n / 2)
         return (p.t0 + max(p.w, p.k * n_tok) + p.a_p * attn + p.a_d * ctx) / self.speed
 
+    def _register(self, r: LiveRequest) -> None:
+        """Cache every full block computed so far. Blocks past the prompt's own hashes (the
+        partial prompt tail plus generated tokens) get hashes unique to the request, as vLLM
+        v1 hashes them by content; only this request can hit them (after a preemption).
+        With ``hash_generated`` off only the prompt's hashed blocks are cached."""
+        full = r.computed // BLOCK_SIZE
+        hs = r.hashes
+        if full > len(hs):
+            if not self.hash_generated:
+                full = len(hs)
+            else:
+                if not r.own_hashes:
+                    hs = r.hashes = list(hs)
+                    r.own_hashes = True
+                rid = r.req.rid
+                hs.extend(-1 - (rid << 24) - b for b in range(len(hs), full))  # negative: never a prompt hash
+        if full > r.n_reg:
+            self.pool.cache(r.blocks[r.n_reg:full], hs[r.n_reg:full])
+            r.n_reg = full
+
     def _preempt(self, r: LiveRequest) -> None:
         self.pool.free(r.blocks)
         r.blocks = []
@@ -277,10 +303,8 @@ class Instance:
             plen = r.req.prompt_len
             if r.computed <= plen:
                 self.prompt_tokens += n
-            full = min(r.computed // BLOCK_SIZE, len(r.hashes))
-            if full > r.n_reg:
-                pool.cache(r.blocks[r.n_reg:full], r.hashes[r.n_reg:full])
-                r.n_reg = full
+            if r.computed >= BLOCK_SIZE * (r.n_reg + 1):
+                self._register(r)
             if r.computed == plen + r.emitted:
                 r.emitted += 1
                 self.generation_tokens += 1
@@ -315,7 +339,8 @@ class Instance:
             blocked = len(running) >= p.max_num_seqs or len(running) >= p.max_num_batched_tokens
             if not blocked:
                 plen = head.req.prompt_len
-                hit = self.pool.match(head.hashes, limit=(plen - 1) // BLOCK_SIZE) if head.computed == 0 else 0
+                hit = (self.pool.match(head.hashes, limit=(plen + head.emitted - 1) // BLOCK_SIZE)
+                       if head.computed == 0 else 0)
                 n = min(plen + head.emitted - hit * BLOCK_SIZE, p.max_num_batched_tokens - len(running))
                 need = self._blocks_for(hit * BLOCK_SIZE + n) - hit
                 blocked = need > self.pool.free_after_touch(head.hashes, hit)
@@ -371,6 +396,8 @@ class Instance:
                 r.blocks.extend(pool.allocate(need))
             r.computed += j
             r.emitted += j
+            if r.computed >= BLOCK_SIZE * (r.n_reg + 1):
+                self._register(r)
         if more:
             self._alloc_decode()
         n = len(self.running)

@@ -59,7 +59,12 @@ def run_simulation(cfg: SimConfig, requests=None, on_progress: Callable[[int], N
     else:
         profile = get_profile(cfg.profile, **dict(cfg.profile_overrides))
     reqs = build_workload(cfg) if requests is None else requests
-    router = Router(cfg.scorer, cfg.params, rng=np.random.default_rng(np.random.SeedSequence([cfg.seed, 2])),
+    params = dict(cfg.params)
+    if cfg.scorer == "predicted-ttft":  # the step model's constants are the simulated profile's unless given
+        for name, v in (("t0", profile.t0), ("w", profile.w), ("k", profile.k), ("a_p", profile.a_p),
+                        ("a_d", profile.a_d), ("chunk", float(profile.max_num_batched_tokens))):
+            params.setdefault(name, v)
+    router = Router(cfg.scorer, params, rng=np.random.default_rng(np.random.SeedSequence([cfg.seed, 2])),
                     commit_updates=cfg.commit_updates, shadow=cfg.shadow)
     cluster = Cluster(cfg.instances, profile, speeds=cfg.speeds)
     res = cluster.run(reqs, router, snapshot_interval=cfg.snapshot_interval, telemetry_interval=cfg.telemetry_interval,
