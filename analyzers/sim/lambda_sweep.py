@@ -73,7 +73,7 @@ def lambda_sweep(cfg: SimConfig, lambdas: Sequence[float] = DEFAULT_LAMBDAS, met
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "lmetric lambda-sweep") -> int:
-    from analyzers.argcheck import Parser, writable_file
+    from analyzers.argcheck import Parser, writable_dir, writable_file
 
     from .cli import add_sim_arguments, check_sim_args, config_from_args
     from .workloads import WorkloadError
@@ -92,7 +92,9 @@ def main(argv: Sequence[str] | None = None, prog: str = "lmetric lambda-sweep") 
         p.error(f"--lambdas must be comma-separated numbers, got {a.lambdas!r}")
     if not lambdas or not all(math.isfinite(v) and v >= 0 for v in lambdas):
         p.error("--lambdas must be finite numbers >= 0")
-    why = check_sim_args(a, ["linear"]) or (writable_file(a.out) if a.out else None)
+    why = check_sim_args(a, ["linear"])
+    if not why and a.out:  # the report's folder is created, as for every other output
+        why = writable_dir(str(Path(a.out).parent)) or writable_file(a.out)
     if why:
         p.error(why)
     try:
