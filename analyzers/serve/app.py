@@ -33,7 +33,15 @@ _FORWARD_HEADERS = ("authorization",)
 
 def read_backends_file(path: str) -> list[str]:
     """One backend URL per line; blank lines and ``#`` comments ignored. ``ValueError``
-    (one line, with the line number) on a bad URL."""
+    (one line, with the line number) on a bad URL.
+
+    >>> import tempfile, os
+    >>> with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as fh:
+    ...     _ = fh.write("# fleet\\nhttp://10.0.0.5:8000/\\n\\nhttp://10.0.0.6:8000  # second\\n")
+    >>> read_backends_file(fh.name)
+    ['http://10.0.0.5:8000', 'http://10.0.0.6:8000']
+    >>> os.unlink(fh.name)
+    """
     out = []
     with open(path) as fh:
         for no, line in enumerate(fh, 1):

@@ -107,7 +107,12 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 
 def parse_args(argv: Sequence[str], prog: str = "lmetric serve"):
-    """Parse and check the arguments; returns ``(namespace, ServeConfig)`` or exits 2."""
+    """Parse and check the arguments; returns ``(namespace, ServeConfig)`` or exits 2.
+
+    >>> a, cfg = parse_args(["--backend", "http://127.0.0.1:8081/v1", "--param", "lambda=300", "--scorer", "linear"])
+    >>> cfg.backends, cfg.scorer, cfg.params, cfg.detector
+    (['http://127.0.0.1:8081'], 'linear', {'lambda': 300.0}, 'act')
+    """
     from analyzers.router.scorers import SCORERS, parse_params
 
     from .app import read_backends_file

@@ -20,7 +20,16 @@ __all__ = ["apply_batch", "start_subscriber"]
 
 
 def apply_batch(tracker, url: str, batch: EventBatch) -> None:
-    """Apply one batch of events to ``tracker`` for backend ``url``."""
+    """Apply one batch of events to ``tracker`` for backend ``url`` (GPU-tier events only).
+
+    >>> from analyzers.serve.prefixes import PrefixTracker
+    >>> from analyzers.telemetry.kv_events import decode_batch
+    >>> t = PrefixTracker(block_size=2)
+    >>> apply_batch(t, "http://e", decode_batch([0.0, [{"type": "BlockStored", "block_hashes": [7, 8],
+    ...                                                  "parent_block_hash": None, "token_ids": [1, 2, 3, 4]}]]))
+    >>> t.exact_blocks("http://e"), t.cached([1, 2, 3, 4, 5], ["http://e"]).tolist()
+    (2, [4.0])
+    """
     for e in batch.events:
         if isinstance(e, BlockStored):
             if e.medium not in (None, "GPU", "gpu"):

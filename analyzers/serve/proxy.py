@@ -99,7 +99,13 @@ def sse_error(message: str, status: int) -> bytes:
 
 def cached_from_usage(doc) -> int | None:
     """Cached prompt tokens a response reports: OpenAI/vLLM
-    ``usage.prompt_tokens_details.cached_tokens`` or llama.cpp ``timings.cache_n``."""
+    ``usage.prompt_tokens_details.cached_tokens`` or llama.cpp ``timings.cache_n``.
+
+    >>> cached_from_usage({"usage": {"prompt_tokens": 159, "prompt_tokens_details": {"cached_tokens": 152}}})
+    152
+    >>> cached_from_usage({"timings": {"cache_n": 404, "prompt_n": 17}}), cached_from_usage({"usage": None})
+    (404, None)
+    """
     if not isinstance(doc, dict):
         return None
     u = doc.get("usage")
