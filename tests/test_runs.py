@@ -87,7 +87,9 @@ def test_interrupted_run_resumes_from_the_cache(tmp_path):
     marker, cache = tmp_path / "m", tmp_path / "c"
     marker.mkdir()
     script = textwrap.dedent(f"""
-        import sys
+        import signal, sys
+        # as in an interactive shell: a background-started test run inherits SIGINT ignored
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         from analyzers.runs import RunOptions, Task, run_tasks
         tasks = [Task({FN!r}, {{"i": i, "marker_dir": {str(marker)!r}, "delay": 0.4}}, label=f"t{{i}}") for i in range(12)]
         try:
