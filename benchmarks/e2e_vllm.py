@@ -89,7 +89,8 @@ def main(argv=None) -> int:
     tel = tempfile.NamedTemporaryFile(prefix="lmetric-vllm-telemetry-", suffix=".jsonl", delete=False).name
     proxy = None
     try:
-        spec = f"{vllm.url}=tcp://127.0.0.1:{pub},replay=tcp://127.0.0.1:{rep}"
+        # vLLM's PUB connects to a non-wildcard endpoint, so the proxy binds it (",bind")
+        spec = f"{vllm.url}=tcp://127.0.0.1:{pub},replay=tcp://127.0.0.1:{rep},bind"
         proxy = start_router("lmetric:lmetric", [vllm.url], extra_args=[
             "--kv-events", spec, "--tokenizer", "backend", "--telemetry", tel, "--detector", "off"])
         # completions: the proxy tokenises the prompt text with the engine's own /tokenize, so its

@@ -215,3 +215,42 @@ def test_proxy_routes_on_the_exact_index(tmp_path):
         pub.close()
         for f in fakes:
             f.stop()
+
+
+def test_subscriber_binds_when_the_engine_connects():
+    """vLLM's PUB connects when its endpoint is not a wildcard; the subscriber then binds."""
+    import socket
+
+    with socket.socket() as s:  # a free loopback port for the subscriber to bind
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    endpoint = f"tcp://127.0.0.1:{port}"
+    applied = []
+    sub = KVEventSubscriber(endpoint, applied.append, bind=True).start()
+    ctx = zmq.Context()
+    pub = ctx.socket(zmq.PUB)
+    pub.setsockopt(zmq.LINGER, 0)
+    try:
+        assert sub.connected.wait(5)
+        pub.connect(endpoint)
+        payload = msgpack.packb([time.time(), [_stored(7, None, [1, 2, 3, 4])], 0])
+        # slow joiner: repeat seq 0 until it is heard (repeats count as duplicates)
+        assert wait_until(lambda: pub.send_multipart([b"kv-events", (0).to_bytes(8, "big"), payload])
+                          or sub.counts["batches"] >= 1, 5.0, 0.05)
+        assert applied[0].events[0].block_hashes == [7] and sub.last_error is None
+    finally:
+        sub.stop()
+        pub.close()
+        ctx.term()
+
+
+def test_kv_events_spec_accepts_bind_and_rejects_unknown_options():
+    import argparse
+
+    from analyzers.serve.cli import _kv_spec
+
+    url, spec = _kv_spec("http://127.0.0.1:8000=tcp://127.0.0.1:5557,replay=tcp://127.0.0.1:5558,bind")
+    assert spec == {"endpoint": "tcp://127.0.0.1:5557", "replay": "tcp://127.0.0.1:5558", "bind": True}
+    assert _kv_spec("http://127.0.0.1:8000=tcp://127.0.0.1:5557")[1]["bind"] is False
+    with pytest.raises(argparse.ArgumentTypeError, match="replay=tcp://HOST:PORT or bind"):
+        _kv_spec("http://127.0.0.1:8000=tcp://127.0.0.1:5557,bind=yes")

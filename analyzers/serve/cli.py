@@ -46,7 +46,8 @@ def _port(v: str) -> int:
 
 
 def _kv_spec(v: str) -> tuple[str, dict]:
-    """``BACKEND=tcp://HOST:PORT[,replay=tcp://HOST:PORT]``."""
+    """``BACKEND=tcp://HOST:PORT[,replay=tcp://HOST:PORT][,bind]`` (``bind``: the engine's
+    publisher connects to us — vLLM does so when its endpoint is not a wildcard)."""
     from .fleet import normalise_url
 
     backend, eq, rest = v.partition("=")
@@ -57,12 +58,15 @@ def _kv_spec(v: str) -> tuple[str, dict]:
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     parts = rest.split(",")
-    spec = {"endpoint": parts[0], "replay": None}
+    spec = {"endpoint": parts[0], "replay": None, "bind": False}
     for extra in parts[1:]:
         k, eq, val = extra.partition("=")
-        if k != "replay" or not eq:
-            raise argparse.ArgumentTypeError(f"unknown --kv-events option {extra!r} (only replay=tcp://HOST:PORT)")
-        spec["replay"] = val
+        if k == "bind" and not eq:
+            spec["bind"] = True
+        elif k == "replay" and eq:
+            spec["replay"] = val
+        else:
+            raise argparse.ArgumentTypeError(f"unknown --kv-events option {extra!r} (replay=tcp://HOST:PORT or bind)")
     for ep in filter(None, (spec["endpoint"], spec["replay"])):
         host, _, port = ep.removeprefix("tcp://").rpartition(":")
         if not ep.startswith("tcp://") or not host or not port.isdigit():
@@ -82,8 +86,8 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
                    help="act: fall back while a regime lasts; watch: report only; off: no detector")
     p.add_argument("--telemetry", metavar="FILE", help="append decision and snapshot records (JSONL, flushed)")
     p.add_argument("--events", metavar="FILE", help="append regime transitions and actions (JSONL)")
-    p.add_argument("--kv-events", action="append", default=[], type=_kv_spec, metavar="BACKEND=tcp://HOST:PORT[,replay=...]",
-                   help="subscribe to a vLLM backend's ZMQ KV events (exact prefix index)")
+    p.add_argument("--kv-events", action="append", default=[], type=_kv_spec, metavar="BACKEND=tcp://HOST:PORT[,replay=...][,bind]",
+                   help="subscribe to a vLLM backend's ZMQ KV events (exact prefix index); add ',bind' when the engine's endpoint is not a wildcard (vLLM then connects to us)")
     p.add_argument("--scrape-interval", type=_positive(float, "--scrape-interval"), default=1.0, metavar="S",
                    help="seconds between /metrics scrapes (default 1)")
     p.add_argument("--health-interval", type=_positive(float, "--health-interval"), default=2.0, metavar="S",

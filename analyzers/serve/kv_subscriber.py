@@ -56,7 +56,8 @@ async def start_subscriber(proxy, url: str, spec: dict) -> asyncio.Task:
         loop.call_soon_threadsafe(tracker.all_cleared, url)
         loop.call_soon_threadsafe(proxy.log, f"backend {url}: KV-event sequence went back (engine restart); index cleared")
 
-    sub = KVEventSubscriber(spec["endpoint"], on_batch, replay_endpoint=spec.get("replay"), restart=on_restart)
+    sub = KVEventSubscriber(spec["endpoint"], on_batch, replay_endpoint=spec.get("replay"), restart=on_restart,
+                            bind=bool(spec.get("bind")))
     proxy.kv_subscribers[url] = sub
     sub.start()
 

@@ -229,12 +229,18 @@ class KVEventSubscriber:
     fetches the missing batches from ``replay_endpoint`` (when given) before going
     on; batches that could not be recovered are counted in ``counts["lost"]`` and
     ``resync(lost)`` is called so the caller can drop what it can no longer trust.
-    Malformed messages are counted (``counts["bad"]``) and skipped."""
+    Malformed messages are counted (``counts["bad"]``) and skipped.
+
+    ``bind``: vLLM's publisher *binds* when its endpoint is a wildcard (``tcp://*:5557``)
+    and *connects* otherwise (``tcp://router-host:5557``); in the second case the
+    subscriber must bind that address (``bind=True``). The replay socket always binds
+    on the engine's side."""
 
     def __init__(self, endpoint: str, apply: Callable[[EventBatch], None], *, replay_endpoint: str | None = None,
                  restart: Callable[[], None] | None = None, resync: Callable[[int], None] | None = None,
-                 topic: str = "", poll_ms: int = 100):
+                 topic: str = "", poll_ms: int = 100, bind: bool = False):
         self.endpoint, self.replay_endpoint = endpoint, replay_endpoint
+        self.bind = bind
         self.apply, self.restart, self.resync = apply, restart, resync
         self.topic = topic
         self.poll_ms = poll_ms
@@ -318,7 +324,7 @@ class KVEventSubscriber:
         sub.setsockopt(zmq.LINGER, 0)
         sub.setsockopt(zmq.SUBSCRIBE, self.topic.encode())
         try:
-            sub.connect(self.endpoint)
+            (sub.bind if self.bind else sub.connect)(self.endpoint)
             self.connected.set()
             poller = zmq.Poller()
             poller.register(sub, zmq.POLLIN)
