@@ -31,6 +31,7 @@ COMMANDS = {
     "detector": ("analyzers.detector.cli", "main"),
     "sidecar": ("analyzers.sidecar.cli", "main"),
     "serve": ("analyzers.serve.cli", "main"),
+    "replay": ("analyzers.loadgen.cli", "main"),
 }
 
 
