@@ -314,6 +314,11 @@ class Proxy:
         predicted = float(cached[d.chosen])
         self.tracker.routed(url, hashes, uncapped[d.chosen])
         self.fleet.start(rid, k, n - predicted)
+        if self.telemetry is not None or self.sidecar is not None:  # nobody reads the record otherwise
+            self._record(d, t, rid, k, n, nb, sel, cached, q, run, wait, hashes)
+        return _Decision(rid, k, url, predicted, hashes, n)
+
+    def _record(self, d, t, rid, k, n, nb, sel, cached, q, run, wait, hashes) -> None:
         # the record: every backend of the fleet (indicators before this decision), non-candidates with score inf
         full_cached = np.zeros(nb)
         full_cached[sel] = cached
@@ -325,7 +330,6 @@ class Proxy:
                               batch_size=(run + wait).astype(np.int64).tolist(), scores=scores.tolist(),
                               prefix_class=hashes[0] if hashes else None)
         asyncio.get_running_loop().call_soon(self.observe, rec)
-        return _Decision(rid, k, url, predicted, hashes, n)
 
     def backend_failed(self, url: str, why: str) -> None:
         b = self.fleet.by_url(url)
