@@ -18,7 +18,7 @@ def test_bench_serve_quick_runs_and_loses_nothing():
     assert "load average" in proc.stdout
 
 
-def test_load_client_spreads_stream_starts_and_rejects_a_bad_ramp():
+def test_load_client_spreads_stream_starts_and_rejects_a_bad_ramp(monkeypatch):
     import asyncio
 
     from benchmarks import serve_load
@@ -28,12 +28,8 @@ def test_load_client_spreads_stream_starts_and_rejects_a_bad_ramp():
     async def fake_loop(url, bodies, next_index, deadline, res, timeout_s, start_delay=0.0):
         starts.append(start_delay)
 
-    orig = serve_load._conn_loop
-    serve_load._conn_loop = fake_loop
-    try:
-        asyncio.run(serve_load._run(["http://127.0.0.1:9"], 4, [b"{}"], 4, None, 1.0, ramp_s=2.0))
-    finally:
-        serve_load._conn_loop = orig
+    monkeypatch.setattr(serve_load, "_conn_loop", fake_loop)
+    asyncio.run(serve_load._run(["http://127.0.0.1:9"], 4, [b"{}"], 4, None, 1.0, ramp_s=2.0))
     assert starts == [0.0, 0.5, 1.0, 1.5]  # stream k starts after ramp * k / streams s
     with pytest.raises(ValueError, match="ramp_s"):
         serve_load.run_load(["http://127.0.0.1:9"], 1, [b"{}"], total=1, ramp_s=-1.0)
