@@ -77,17 +77,17 @@ def _hist_quantile(before: dict, after: dict, q: float) -> float | None:
     return les[-1]
 
 
-def _run_target(label: str, backends: list[str], proxy_cpus, streams: int, bodies, total=None, seconds=None):
+def _run_target(label: str, backends: list[str], proxy_cpus, streams: int, bodies, total=None, seconds=None, ramp=0.0):
     """Returns (LoadResult, proxy's own (p50, p99) or None, proxy RSS MiB)."""
     if label == "direct":
         run_load(backends, min(streams, 50), bodies, total=min(streams, 50))  # warm-up
-        return run_load(backends, streams, bodies, total=total, seconds=seconds), None, 0.0
+        return run_load(backends, streams, bodies, total=total, seconds=seconds, ramp_s=ramp), None, 0.0
     extra = ["--detector", "off"] if label.startswith("lmetric:") else None
     router = start_router(label, backends, cpus=proxy_cpus, extra_args=extra)
     try:
         run_load([router.url], min(streams, 50), bodies, total=min(streams, 50))  # warm-up: connections, caches
         before = _added_hist(router.url) if label.startswith("lmetric:") else None
-        res = run_load([router.url], streams, bodies, total=total, seconds=seconds)
+        res = run_load([router.url], streams, bodies, total=total, seconds=seconds, ramp_s=ramp)
         own = None
         if before is not None:
             after = _added_hist(router.url)
@@ -110,6 +110,10 @@ def main(argv=None) -> int:
     ap.add_argument("--per-stream", type=int, default=5, help="requests per stream in the fixed-count runs (5)")
     ap.add_argument("--seconds", type=float, default=10.0, help="length of the fixed-time throughput run (10)")
     ap.add_argument("--throughput-streams", type=int, default=200)
+    ap.add_argument("--ramp", type=float, default=0.0,
+                    help="latency runs: stream k starts after RAMP*k/S s (0: all at once, so the ~1 s requests arrive "
+                         "in bursts of S; 1: arrivals spread evenly, ~S requests/s)")
+    ap.add_argument("--no-throughput", action="store_true", help="latency runs only")
     ap.add_argument("--targets", default=DEFAULT_TARGETS, help=f"routers KIND:POLICY ({DEFAULT_TARGETS})")
     a = ap.parse_args(argv)
     streams = [int(x) for x in a.streams.split(",") if x]
@@ -140,14 +144,16 @@ def main(argv=None) -> int:
     rows = []
     try:
         print("\n## latency: S concurrent streams of ~1 s (10 SSE chunks 0.1 s apart), fixed count S x "
-              f"{a.per_stream}; added = through the proxy minus direct, same run")
+              f"{a.per_stream}, stream starts spread over {a.ramp:g} s"
+              f"{' (all at once: bursts of S requests)' if a.ramp == 0 else ''}; added = through the proxy minus direct, "
+              "same run")
         print("| target | streams | requests | lost | req/s | TTFB p50 ms | TTFB p99 ms | added p50 ms | added p99 ms "
               "| proxy's own added p50/p99 ms (bucket bound) | proxy RSS MiB | machine |")
         print("|---|---|---|---|---|---|---|---|---|---|---|---|")
         for s in streams:
             base = None
             for label in ["direct"] + targets:
-                res, own, rss = _run_target(label, slow_urls, proxy_cpus, s, bodies, total=s * a.per_stream)
+                res, own, rss = _run_target(label, slow_urls, proxy_cpus, s, bodies, total=s * a.per_stream, ramp=a.ramp)
                 if label == "direct":
                     base = res
                 add50 = res.pct("ttfb_s", 50) - base.pct("ttfb_s", 50) if label != "direct" else None
@@ -159,22 +165,23 @@ def main(argv=None) -> int:
                 if res.errors:
                     print(f"    lost by reason: {res.errors}")
                 rows.append(("latency", label, s, res))
-        print(f"\n## throughput: {a.throughput_streams} streams, instant backends (4 chunks), fixed time {a.seconds:.0f} s")
-        print("| target | requests | lost | req/s | ratio to sglang-router (same policy family) | machine |")
-        print("|---|---|---|---|---|---|")
-        tput: dict[str, LoadResult] = {}
-        for label in ["direct"] + targets:
-            res, _, _ = _run_target(label, fast_urls, proxy_cpus, a.throughput_streams, bodies, seconds=a.seconds)
-            tput[label] = res
-            ref = {"lmetric:lmetric": "sglang:cache_aware", "lmetric:round-robin": "sglang:round_robin"}.get(label)
-            ratio = f"{res.req_per_s / tput[ref].req_per_s:.2f}" if ref in tput and tput[ref].req_per_s else "—"
-            print(f"| {label} | {res.sent} | {res.lost} | {res.req_per_s:.0f} | {ratio} | {machine_line()} |", flush=True)
-            if res.errors:
-                print(f"    lost by reason: {res.errors}")
-        # ratios for rows printed before their reference
-        for label, ref in (("lmetric:lmetric", "sglang:cache_aware"), ("lmetric:round-robin", "sglang:round_robin")):
-            if label in tput and ref in tput and tput[ref].req_per_s:
-                print(f"{label} / {ref}: {tput[label].req_per_s / tput[ref].req_per_s:.2f}x requests/s")
+        if not a.no_throughput:
+            print(f"\n## throughput: {a.throughput_streams} streams, instant backends (4 chunks), fixed time {a.seconds:.0f} s")
+            print("| target | requests | lost | req/s | ratio to sglang-router (same policy family) | machine |")
+            print("|---|---|---|---|---|---|")
+            tput: dict[str, LoadResult] = {}
+            for label in ["direct"] + targets:
+                res, _, _ = _run_target(label, fast_urls, proxy_cpus, a.throughput_streams, bodies, seconds=a.seconds)
+                tput[label] = res
+                ref = {"lmetric:lmetric": "sglang:cache_aware", "lmetric:round-robin": "sglang:round_robin"}.get(label)
+                ratio = f"{res.req_per_s / tput[ref].req_per_s:.2f}" if ref in tput and tput[ref].req_per_s else "—"
+                print(f"| {label} | {res.sent} | {res.lost} | {res.req_per_s:.0f} | {ratio} | {machine_line()} |", flush=True)
+                if res.errors:
+                    print(f"    lost by reason: {res.errors}")
+            # ratios for rows printed before their reference
+            for label, ref in (("lmetric:lmetric", "sglang:cache_aware"), ("lmetric:round-robin", "sglang:round_robin")):
+                if label in tput and ref in tput and tput[ref].req_per_s:
+                    print(f"{label} / {ref}: {tput[label].req_per_s / tput[ref].req_per_s:.2f}x requests/s")
     finally:
         slow.stop()
         fast.stop()

@@ -84,7 +84,10 @@ async def _read_response(reader: asyncio.StreamReader, t0: float) -> tuple[float
     return ttfb, None
 
 
-async def _conn_loop(url: str, bodies: list[bytes], next_index, deadline: float, res: LoadResult, timeout_s: float):
+async def _conn_loop(url: str, bodies: list[bytes], next_index, deadline: float, res: LoadResult, timeout_s: float,
+                     start_delay: float = 0.0):
+    if start_delay > 0:
+        await asyncio.sleep(start_delay)
     u = urlsplit(url)
     host, port = u.hostname, u.port or 80
     hosthdr = f"{host}:{port}"
@@ -132,7 +135,7 @@ def make_bodies(n: int, seed: int = 0, n_prefixes: int = 4, model: str = "fake-m
 
 
 async def _run(urls: list[str], streams: int, bodies: list[bytes], total: int | None, seconds: float | None,
-               timeout_s: float) -> LoadResult:
+               timeout_s: float, ramp_s: float = 0.0) -> LoadResult:
     res = LoadResult()
     counter = iter(range(total if total is not None else 10**12))
 
@@ -141,16 +144,21 @@ async def _run(urls: list[str], streams: int, bodies: list[bytes], total: int | 
 
     deadline = time.perf_counter() + (seconds if seconds is not None else 10**9)
     t0 = time.perf_counter()
-    await asyncio.gather(*(_conn_loop(urls[k % len(urls)], bodies, next_index, deadline, res, timeout_s)
-                           for k in range(streams)))
+    await asyncio.gather(*(_conn_loop(urls[k % len(urls)], bodies, next_index, deadline, res, timeout_s,
+                                      ramp_s * k / streams) for k in range(streams)))
     res.wall_s = time.perf_counter() - t0
     return res
 
 
 def run_load(urls: list[str], streams: int, bodies: list[bytes], total: int | None = None,
-             seconds: float | None = None, timeout_s: float = 30.0) -> LoadResult:
+             seconds: float | None = None, timeout_s: float = 30.0, ramp_s: float = 0.0) -> LoadResult:
     """``streams`` concurrent keep-alive streams spread over ``urls``; stop after ``total`` requests
-    or ``seconds`` (whichever is given; both bound the run)."""
+    or ``seconds`` (whichever is given; both bound the run). Stream ``k`` starts after
+    ``ramp_s * k / streams`` s: with ``ramp_s`` 0 all streams start together and, with
+    requests of equal length, stay in step (bursts of ``streams`` requests); with ``ramp_s``
+    one request length the arrivals are spread evenly (~``streams / ramp_s`` requests/s)."""
     if total is None and seconds is None:
         raise ValueError("give total or seconds (the load must be bounded)")
-    return asyncio.run(_run(urls, streams, bodies, total, seconds, timeout_s))
+    if not ramp_s >= 0:
+        raise ValueError("ramp_s must be >= 0")
+    return asyncio.run(_run(urls, streams, bodies, total, seconds, timeout_s, ramp_s))

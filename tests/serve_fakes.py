@@ -78,6 +78,7 @@ class FakeBackend:
         self.cancelled = 0
         self.completed = 0
         self.bodies: list[dict] = []
+        self.headers: list[dict] = []
         self._port = port
         self.thread: ServerThread | None = None
 
@@ -87,6 +88,7 @@ class FakeBackend:
             body = json.loads(await request.body())
             self.received += 1
             self.bodies.append(body)
+            self.headers.append(dict(request.headers))
             mode = self.mode
             if mode == "500":
                 return PlainTextResponse("internal error: out of cheese", status_code=500)

@@ -16,3 +16,20 @@ def test_bench_serve_quick_runs_and_loses_nothing():
     assert "| lmetric:round-robin | 20 | 40 | 0 |" in proc.stdout, proc.stdout  # 20 streams x 2 requests, 0 lost
     assert "proxy requests lost over all latency runs: 0" in proc.stdout
     assert "load average" in proc.stdout
+
+
+def test_load_client_spreads_stream_starts_and_rejects_a_bad_ramp(monkeypatch):
+    import asyncio
+
+    from benchmarks import serve_load
+
+    starts = []
+
+    async def fake_loop(url, bodies, next_index, deadline, res, timeout_s, start_delay=0.0):
+        starts.append(start_delay)
+
+    monkeypatch.setattr(serve_load, "_conn_loop", fake_loop)
+    asyncio.run(serve_load._run(["http://127.0.0.1:9"], 4, [b"{}"], 4, None, 1.0, ramp_s=2.0))
+    assert starts == [0.0, 0.5, 1.0, 1.5]  # stream k starts after ramp * k / streams s
+    with pytest.raises(ValueError, match="ramp_s"):
+        serve_load.run_load(["http://127.0.0.1:9"], 1, [b"{}"], total=1, ramp_s=-1.0)

@@ -1,7 +1,8 @@
 """``lmetric serve`` under faults: each fault of issue 8 is one test on fake backends.
 
 After every test the proxy's in-flight accounting is back to 0 and no upstream
-connection is left busy (checked through httpcore's pool, the only place that knows).
+connection is left busy (checked through aiohttp's connector, the only place that knows,
+and the proxy's own count of upstream answers not yet released or closed).
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ READ_TIMEOUT = 0.6  # s; the proxy's bound on a silent backend in these tests
 
 
 def _busy_connections(px) -> int:
-    pool = px.proxy.client._transport._pool  # httpcore.AsyncConnectionPool (no public API for this)
-    return sum(1 for c in pool.connections if not (c.is_idle() or c.is_closed()))
+    acquired = px.proxy.session.connector._acquired  # aiohttp TCPConnector: connections handed out (no public API)
+    return len(acquired) + px.proxy.upstream_open
 
 
 def _clean(px) -> None:

@@ -46,6 +46,19 @@ def test_completion_and_chat_non_streaming(client):
     assert r.status_code == 200 and r.json()["object"] == "chat.completion"
 
 
+def test_only_authorization_is_forwarded_and_other_methods_get_405(client, fleet):
+    fakes = fleet[0]
+    n = sum(len(f.headers) for f in fakes)
+    r = client.post("/v1/completions", json={"prompt": "who am i"},
+                    headers={"authorization": "Bearer k1", "cookie": "session=secret", "accept-encoding": "gzip"})
+    assert r.status_code == 200
+    assert sum(len(f.headers) for f in fakes) == n + 1
+    h = next(h for f in fakes for h in f.headers[-1:] if h.get("authorization") == "Bearer k1")
+    assert "cookie" not in h and h["accept-encoding"] == "identity"
+    r = client.get("/v1/chat/completions")
+    assert r.status_code == 405 and r.headers["allow"] == "POST"
+
+
 def test_streaming_passes_chunks_through_with_usage(client):
     body = {"model": "fake", "messages": [{"role": "user", "content": "stream please"}], "stream": True,
             "stream_options": {"include_usage": True}}

@@ -19,7 +19,7 @@ import time
 
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .fleet import normalise_url
@@ -28,7 +28,7 @@ from .proxy import Proxy, UpstreamError, error_body
 
 __all__ = ["make_app", "read_backends_file"]
 
-_FORWARD_HEADERS = ("authorization",)
+_FORWARD_HEADERS = (b"authorization",)
 
 
 def read_backends_file(path: str) -> list[str]:
@@ -57,6 +57,73 @@ def read_backends_file(path: str) -> list[str]:
 
 def _err(status: int, message: str, kind: str = "invalid_request_error", param: str | None = None) -> Response:
     return Response(error_body(message, status, kind, param), status_code=status, media_type="application/json")
+
+
+_JSON_HEADERS = [(b"content-type", b"application/json")]
+_SSE_HEADERS = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
+
+
+async def _receive_body(scope, receive, limit: int) -> bytes:
+    """The request body straight from the ASGI ``receive`` channel (the completions fast
+    path), with :func:`_read_body`'s checks: a bad or too large ``Content-Length`` or a
+    body over ``limit`` bytes is a :class:`RequestError`, a client that leaves is
+    :class:`ClientDisconnect`."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            if not value.strip().isdigit():
+                raise RequestError("bad Content-Length header")
+            if int(value) > limit:
+                raise RequestError(f"request body of {int(value)} bytes exceeds the limit of {limit} bytes", status=413)
+            break
+    buf = bytearray()
+    while True:
+        msg = await receive()
+        if msg["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        buf += msg.get("body", b"")
+        if len(buf) > limit:
+            raise RequestError(f"request body exceeds the limit of {limit} bytes", status=413)
+        if not msg.get("more_body", False):
+            return bytes(buf)
+
+
+async def _send_full(send, status: int, body: bytes, headers=_JSON_HEADERS) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": headers + [(b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _send_stream(receive, send, status: int, stream) -> None:
+    """Relay an async iterator of bytes as a chunked response. A client that goes away
+    (``http.disconnect`` on ``receive``) cancels the relay, which closes the upstream
+    answer in its ``finally``; what Starlette's ``StreamingResponse`` does, without
+    its per-request task group."""
+    async def pump():
+        await send({"type": "http.response.start", "status": status, "headers": _SSE_HEADERS})
+        try:
+            async for chunk in stream:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        finally:
+            await stream.aclose()
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def watch():
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        task.cancel()
+
+    task = asyncio.ensure_future(pump())
+    watcher = asyncio.ensure_future(watch())
+    try:
+        await task
+    except asyncio.CancelledError:
+        if not watcher.done() or watcher.cancelled():
+            raise  # cancelled from outside (server shutdown), not by the client leaving
+    finally:
+        watcher.cancel()
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -91,47 +158,46 @@ def _validate(body, chat: bool) -> None:
         raise RequestError("'prompt' is required", "prompt")
 
 
-def make_app(proxy: Proxy, on_ready=None) -> Starlette:
-    """The ASGI app; ``on_ready()`` is called once the backends have been probed."""
+def make_app(proxy: Proxy, on_ready=None):
+    """The ASGI app; ``on_ready()`` is called once the backends have been probed. The two
+    completion routes are served on raw ASGI (the request path); everything else, and
+    any other method on those paths, by Starlette."""
     cfg = proxy.cfg
     tasks: list[asyncio.Task] = []
 
-    async def completions(request: Request, path: str, chat: bool) -> Response:
+    async def completions(scope, receive, send, path: str, chat: bool) -> None:
+        """``POST /v1/completions`` and ``/v1/chat/completions`` on raw ASGI (the request
+        path: no router, middleware or request object)."""
         t_arrival = time.perf_counter()
         route = path
         try:
-            raw = await _read_body(request, cfg.max_body_bytes)
+            raw = await _receive_body(scope, receive, cfg.max_body_bytes)
             try:
                 body = json.loads(raw)
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                 raise RequestError(f"the request body is not valid JSON ({getattr(exc, 'msg', 'bad UTF-8')})") from None
             _validate(body, chat)
             headers = {"content-type": "application/json", "accept-encoding": "identity"}
-            for h in _FORWARD_HEADERS:
-                if h in request.headers:
-                    headers[h] = request.headers[h]
+            for name, value in scope["headers"]:
+                if name in _FORWARD_HEADERS and name.decode("latin-1") not in headers:
+                    headers[name.decode("latin-1")] = value.decode("latin-1")
             reply = await proxy.handle(path, raw, body, chat, headers, t_arrival)
         except RequestError as exc:
             proxy.metrics.requests.labels(route, str(exc.status)).inc()
             proxy.metrics.errors.labels("bad_request").inc()
-            return _err(exc.status, str(exc), param=exc.param)
+            return await _send_full(send, exc.status, error_body(str(exc), exc.status, param=exc.param))
         except UpstreamError as exc:
             proxy.metrics.requests.labels(route, str(exc.status)).inc()
-            return _err(exc.status, str(exc), "upstream_error" if exc.status != 503 else "service_unavailable")
+            kind = "upstream_error" if exc.status != 503 else "service_unavailable"
+            return await _send_full(send, exc.status, error_body(str(exc), exc.status, kind))
         except ClientDisconnect:
             proxy.metrics.errors.labels("client_disconnect").inc()
-            return Response(status_code=499)
+            return await _send_full(send, 499, b"", [])
         proxy.metrics.requests.labels(route, str(reply.status)).inc()
         if reply.stream is not None:
-            return StreamingResponse(reply.stream, status_code=reply.status, media_type=reply.media_type,
-                                     headers={"cache-control": "no-cache"})
-        return Response(reply.body, status_code=reply.status, media_type=reply.media_type)
-
-    async def v1_completions(request: Request) -> Response:
-        return await completions(request, "/v1/completions", chat=False)
-
-    async def v1_chat(request: Request) -> Response:
-        return await completions(request, "/v1/chat/completions", chat=True)
+            return await _send_stream(receive, send, reply.status, reply.stream)
+        return await _send_full(send, reply.status, reply.body,
+                                [(b"content-type", reply.media_type.encode("latin-1"))])
 
     async def models(request: Request) -> Response:
         seen: dict[str, dict] = {}
@@ -278,15 +344,26 @@ def make_app(proxy: Proxy, on_ready=None) -> Starlette:
             await proxy.close()
 
     routes = [
-        Route("/v1/completions", v1_completions, methods=["POST"]),
-        Route("/v1/chat/completions", v1_chat, methods=["POST"]),
         Route("/v1/models", models, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         Route("/regimes", regimes, methods=["GET"]),
         Route("/admin/backends", admin_backends, methods=["GET", "POST"]),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan)
+    fast = {"/v1/completions": False, "/v1/chat/completions": True}
+
+    async def asgi(scope, receive, send) -> None:
+        if scope["type"] == "http":
+            chat = fast.get(scope["path"])
+            if chat is not None:
+                if scope["method"] != "POST":
+                    return await _send_full(send, 405, b"Method Not Allowed",
+                                            [(b"allow", b"POST"), (b"content-type", b"text/plain; charset=utf-8")])
+                return await completions(scope, receive, send, scope["path"], chat)
+        await app(scope, receive, send)
+
+    return asgi
 
 
 async def _false() -> bool:

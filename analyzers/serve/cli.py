@@ -192,7 +192,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "lmetric serve") -> int:
         print(line, file=sys.stderr, flush=True)
 
     config = uvicorn.Config(make_app(proxy, on_ready=ready), log_level=a.log_level, access_log=False,
-                            timeout_graceful_shutdown=5, lifespan="on")
+                            timeout_graceful_shutdown=5, lifespan="on", loop="uvloop", http="httptools")
     server = uvicorn.Server(config)
     try:
         server.run(sockets=[sock])

@@ -30,7 +30,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-import anyio
+import aiohttp
 import httpx
 import numpy as np
 
@@ -148,7 +148,8 @@ class Proxy:
         self._monitor_lock = None
         self._build_monitor("start")
         self.metrics = ServeMetrics(self.fleet, self._monitor_pair, lambda: self.router.name)
-        self.client: httpx.AsyncClient | None = None
+        self.session: aiohttp.ClientSession | None = None
+        self.upstream_open = 0  # upstream responses not yet released or closed (0 when idle: no leak)
         self.kv_subscribers: dict = {}
         self._last_decision_time = 0.0
 
@@ -197,10 +198,18 @@ class Proxy:
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
-        limits = httpx.Limits(max_connections=self.cfg.max_connections, max_keepalive_connections=256)
-        timeout = httpx.Timeout(connect=self.cfg.connect_timeout, read=self.cfg.read_timeout,
-                                write=self.cfg.connect_timeout + 5.0, pool=self.cfg.connect_timeout + 5.0)
-        self.client = httpx.AsyncClient(limits=limits, timeout=timeout, trust_env=False)
+        # The request path: aiohttp's pool hands out a keep-alive connection per host in O(1)
+        # (httpx/httpcore's async pool rescanned every connection for every queued request:
+        # O(connections x requests), the proxy's whole CPU at 200 streams). Bodies pass
+        # through as sent (no decompression); a backend silent for read_timeout s (before or
+        # after the first byte) is a timeout; connecting is bounded by connect_timeout, and
+        # waiting for a free pooled connection by connect_timeout + 5 s.
+        conn = aiohttp.TCPConnector(limit=self.cfg.max_connections, limit_per_host=0, keepalive_timeout=30.0,
+                                    ttl_dns_cache=None)
+        timeout = aiohttp.ClientTimeout(total=None, connect=self.cfg.connect_timeout + 5.0,
+                                        sock_connect=self.cfg.connect_timeout, sock_read=self.cfg.read_timeout)
+        self.session = aiohttp.ClientSession(connector=conn, timeout=timeout, auto_decompress=False, trust_env=False,
+                                             skip_auto_headers=("User-Agent",))
         probe = httpx.Timeout(self.cfg.connect_timeout)
         self._probe = httpx.AsyncClient(timeout=probe, trust_env=False)
         from .upstream import fetch_models, scrape
@@ -223,9 +232,11 @@ class Proxy:
                 self.log(f"prefix blocks of {bs} tokens (the engines' block size)")
 
     async def close(self) -> None:
-        for c in (self.client, getattr(self, "_probe", None)):
-            if c is not None:
-                await c.aclose()
+        if self.session is not None:
+            await self.session.close()
+        probe = getattr(self, "_probe", None)
+        if probe is not None:
+            await probe.aclose()
         for fh in (self._tel_fh, self._events_fh):
             if fh is not None:
                 fh.close()
@@ -309,6 +320,11 @@ class Proxy:
         predicted = float(cached[d.chosen])
         self.tracker.routed(url, hashes, uncapped[d.chosen])
         self.fleet.start(rid, k, n - predicted)
+        if self.telemetry is not None or self.sidecar is not None:  # nobody reads the record otherwise
+            self._record(d, t, rid, k, n, nb, sel, cached, q, run, wait, hashes)
+        return _Decision(rid, k, url, predicted, hashes, n)
+
+    def _record(self, d, t, rid, k, n, nb, sel, cached, q, run, wait, hashes) -> None:
         # the record: every backend of the fleet (indicators before this decision), non-candidates with score inf
         full_cached = np.zeros(nb)
         full_cached[sel] = cached
@@ -320,7 +336,6 @@ class Proxy:
                               batch_size=(run + wait).astype(np.int64).tolist(), scores=scores.tolist(),
                               prefix_class=hashes[0] if hashes else None)
         asyncio.get_running_loop().call_soon(self.observe, rec)
-        return _Decision(rid, k, url, predicted, hashes, n)
 
     def backend_failed(self, url: str, why: str) -> None:
         b = self.fleet.by_url(url)
@@ -355,49 +370,56 @@ class Proxy:
                 self.metrics.added.observe(now - t_arrival)
             else:
                 self.metrics.retries.inc()
-            req = self.client.build_request("POST", dec.url + path, content=raw, headers=headers)
             try:
-                resp = await self.client.send(req, stream=True)
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError, httpx.ReadError,
-                    httpx.WriteError, httpx.PoolTimeout) as exc:
-                self.fleet.finish(dec.rid)
-                self.backend_failed(dec.url, f"{type(exc).__name__} before the first byte")
-                tried.add(dec.url)
-                last = UpstreamError(502, f"backend {dec.url} failed before answering ({type(exc).__name__})", "connect")
-                self.metrics.errors.labels("connect").inc()
-                continue
-            except httpx.TimeoutException:
-                self.fleet.finish(dec.rid)
-                tried.add(dec.url)
-                last = UpstreamError(504, f"backend {dec.url} sent no answer within {self.cfg.read_timeout:g} s", "timeout")
-                self.metrics.errors.labels("timeout").inc()
-                continue
+                resp = await self.session.post(dec.url + path, data=raw, headers=headers)
+            except aiohttp.ConnectionTimeoutError as exc:  # connect, or no pooled connection free in time
+                fail = (exc, 502, "connect")
+            except TimeoutError:  # connected, but no response head within read_timeout
+                fail = (None, 504, "timeout")
+            except aiohttp.ClientError as exc:  # refused, reset, closed, unparsable response head
+                fail = (exc, 502, "connect")
             except BaseException:
                 self.fleet.finish(dec.rid)
                 raise
+            else:
+                fail = None
+            if fail is not None:
+                exc, status, kind = fail
+                self.fleet.finish(dec.rid)
+                tried.add(dec.url)
+                if kind == "connect":
+                    self.backend_failed(dec.url, f"{type(exc).__name__} before the first byte")
+                    last = UpstreamError(502, f"backend {dec.url} failed before answering ({type(exc).__name__})",
+                                         "connect")
+                else:
+                    last = UpstreamError(504, f"backend {dec.url} sent no answer within {self.cfg.read_timeout:g} s",
+                                         "timeout")
+                self.metrics.errors.labels(kind).inc()
+                continue
+            self.upstream_open += 1
             try:
                 return await self._answer(resp, dec, stream)
             except BaseException:
                 self.fleet.finish(dec.rid)
-                await _close(resp)
+                self._close(resp)
                 raise
         raise last
 
-    async def _answer(self, resp: httpx.Response, dec: _Decision, stream: bool) -> Reply:
-        status = resp.status_code
+    async def _answer(self, resp: aiohttp.ClientResponse, dec: _Decision, stream: bool) -> Reply:
+        status = resp.status
         if status >= 400 or not stream:
             try:
                 data = await _read_bounded(resp, self.cfg.max_body_bytes * 4)
-            except httpx.TimeoutException:
+            except TimeoutError:
                 self._done(dec)
                 self.metrics.errors.labels("timeout").inc()
                 raise UpstreamError(504, f"backend {dec.url} stalled mid-answer", "timeout") from None
-            except (httpx.HTTPError, ValueError) as exc:
+            except (aiohttp.ClientError, ValueError) as exc:
                 self._done(dec)
                 self.metrics.errors.labels("broken").inc()
                 raise UpstreamError(502, f"backend {dec.url} broke off its answer ({type(exc).__name__})", "broken") from None
             finally:
-                await _close(resp)
+                self._close(resp)
             self._done(dec)
             if status >= 500:
                 self.metrics.errors.labels("upstream_5xx").inc()
@@ -417,12 +439,24 @@ class Proxy:
             return Reply(status, data)
         ctype = resp.headers.get("content-type", "")
         if not ctype.startswith("text/event-stream"):
-            await _close(resp)
+            self._close(resp)
             self._done(dec)
             self.metrics.errors.labels("garbage").inc()
             raise UpstreamError(502, f"backend {dec.url} answered a stream request with {ctype or 'no content type'}",
                                 "garbage")
         return Reply(status, stream=self._relay(resp, dec), media_type="text/event-stream")
+
+    def _close(self, resp: aiohttp.ClientResponse) -> None:
+        """Give the upstream connection back: to the pool when the answer was read to its
+        end, else closed (the engine sees the disconnect and aborts). Idempotent."""
+        if getattr(resp, "_lmetric_closed", False):
+            return
+        resp._lmetric_closed = True
+        self.upstream_open -= 1
+        if resp.content.is_eof() and resp.content.exception() is None:
+            resp.release()
+        else:
+            resp.close()
 
     def _done(self, dec: _Decision) -> None:
         self.fleet.finish(dec.rid)
@@ -432,28 +466,27 @@ class Proxy:
         if c is not None:
             self.tracker.reported(dec.url, dec.predicted, c)
 
-    async def _relay(self, resp: httpx.Response, dec: _Decision):
+    async def _relay(self, resp: aiohttp.ClientResponse, dec: _Decision):
         """Pass the SSE stream through chunk by chunk; one error event if it breaks."""
         first = True
         tail = b""
         try:
-            async for chunk in resp.aiter_raw():
+            async for chunk in resp.content.iter_any():
                 if first:
                     self.fleet.first_token(dec.rid)
                     first = False
                 tail = (tail + chunk)[-8192:]
                 yield chunk
             self._stream_usage(dec, tail)
-        except httpx.TimeoutException:
+        except TimeoutError:
             self.metrics.errors.labels("stream_timeout").inc()
             yield sse_error(f"backend {dec.url} stalled for {self.cfg.read_timeout:g} s mid-stream", 504)
-        except httpx.HTTPError as exc:
+        except aiohttp.ClientError as exc:
             self.metrics.errors.labels("stream_broken").inc()
             yield sse_error(f"backend {dec.url} broke off the stream ({type(exc).__name__})", 502)
         finally:
             self.fleet.finish(dec.rid)
-            with anyio.CancelScope(shield=True):
-                await _close(resp)
+            self._close(resp)
 
     def _stream_usage(self, dec: _Decision, tail: bytes) -> None:
         for line in reversed(tail.split(b"\n")):
@@ -466,16 +499,9 @@ class Proxy:
                 return
 
 
-async def _close(resp: httpx.Response) -> None:
-    try:
-        await resp.aclose()
-    except (httpx.HTTPError, OSError):
-        pass
-
-
-async def _read_bounded(resp: httpx.Response, limit: int) -> bytes:
+async def _read_bounded(resp: aiohttp.ClientResponse, limit: int) -> bytes:
     buf = bytearray()
-    async for chunk in resp.aiter_raw():
+    async for chunk in resp.content.iter_any():
         buf += chunk
         if len(buf) > limit:
             raise ValueError("answer too large")
