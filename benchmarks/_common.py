@@ -18,16 +18,24 @@ def parse_args_one_core(doc: str, argv=None) -> argparse.Namespace:
     return a
 
 
-def machine_line() -> str:
-    """``CPU: <model> x <cores>, load average <1m> <5m> <15m>`` for the figures' context."""
-    model = "unknown CPU"
+def cpu_model() -> str:
+    """The CPU model from ``/proc/cpuinfo`` (``"unknown CPU"`` elsewhere)."""
     try:
         with open("/proc/cpuinfo") as fh:
             for line in fh:
                 if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
+                    return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return "unknown CPU"
+
+
+def load_average() -> str:
+    """``"<1m> <5m> <15m>"`` load average."""
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
-    return f"CPU: {model} x {os.cpu_count()}, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+    return " ".join(f"{x:.2f}" for x in load)
+
+
+def machine_line() -> str:
+    """``CPU: <model> x <cores>, load average <1m> <5m> <15m>`` for the figures' context."""
+    return f"CPU: {cpu_model()} x {os.cpu_count()}, load average {load_average()}"

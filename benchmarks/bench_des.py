@@ -17,7 +17,6 @@ quiet core. Target: ours >= 10x faster, i.e. <= 8.2 s.
 from __future__ import annotations
 
 import os
-import platform
 import time
 from dataclasses import replace
 
@@ -28,7 +27,7 @@ from analyzers.sim.cluster import Cluster
 from analyzers.sim.metrics import summarise
 from analyzers.sim.profiles import Profile
 from analyzers.sim.workloads import load_workload
-from benchmarks._common import parse_args_one_core
+from benchmarks._common import cpu_model, load_average, parse_args_one_core
 
 REFERENCE_S = 82.0
 PROFILE = Profile("des-ref", "third-party DES step constants (issue 11)", t0=7.5, w=0.0, k=0.05, a_p=8e-6, a_d=6e-4,
@@ -56,20 +55,10 @@ def skew(res) -> tuple[int, int]:
     return int(counts.max()), int(counts.min())
 
 
-def cpu_model() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def main(argv=None) -> int:
     a = parse_args_one_core(__doc__, argv)
     limit = 1500 if a.quick else None
-    print(f"CPU {cpu_model()}; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"CPU {cpu_model()}; load average {load_average()}")
     print(f"{'scorer':<15}{'speed':>6}{'requests':>10}{'wall s':>9}{'cpu s':>8}{'x ref':>8}"
           f"{'TTFT mean':>11}{'TTFT p99':>10}{'preempt':>9}")
     for scorer in ("load-balancer", "lmetric"):

@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from benchmarks._common import parse_args_one_core
+from benchmarks._common import cpu_model, load_average, parse_args_one_core
 from analyzers.detector.monitor import RegimeMonitor
 from analyzers.detector.policy import MitigationPolicy
 from analyzers.router.router import Router
@@ -52,16 +52,7 @@ vllm:generation_tokens_total{{engine="0",model_name="qwen"}} {h}
 
 def machine() -> str:
     """CPU model and load average, printed beside every figure."""
-    model = "unknown CPU"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
-    return f"{model}; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+    return f"{cpu_model()}; load average {load_average()}"
 
 
 def _rss_mb() -> float:

@@ -19,7 +19,7 @@ import time
 from analyzers.runs import RunOptions, run_tasks
 from analyzers.sim.runner import SimConfig
 from analyzers.sim.tasks import sim_task
-from benchmarks.bench_des import cpu_model
+from benchmarks._common import cpu_model
 
 
 def _tasks(n: int, limit: int):
