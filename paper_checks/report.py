@@ -59,7 +59,7 @@ def environment() -> dict:
 
 def main(argv: Sequence[str] | None = None, prog: str = "python -m paper_checks",
          claims: Sequence[Claim] | None = None) -> int:
-    from analyzers.runs import RunError, add_run_arguments, options_from_args
+    from analyzers.runs import RunError, add_run_arguments, interrupted_message, options_from_args
 
     from .simulation import PROFILES, Study
 
@@ -107,8 +107,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m paper_checks"
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"\ninterrupted: finished runs are cached in {opts.cache_dir}; rerun the same command to resume"
-              if opts.cache_dir else "\ninterrupted", file=sys.stderr)
+        print("\n" + interrupted_message(opts), file=sys.stderr)
         return 130
     results = run_all(claims, args.seed)
     if study.doc is not None:

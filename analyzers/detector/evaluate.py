@@ -26,7 +26,7 @@ from typing import Sequence
 
 import numpy as np
 
-from analyzers.runs import RunError, add_run_arguments, options_from_args, run_tasks
+from analyzers.runs import RunError, add_run_arguments, interrupted_message, options_from_args, run_tasks
 from analyzers.sim.metrics import summarise
 
 from .closed_loop import ClosedLoopRun, run_closed_loop
@@ -278,9 +278,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "lmetric detector evalua
             print(f"error: {exc}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:
-            print(f"\ninterrupted: finished runs are in {out}/runs.jsonl"
-                  + (f" and cached in {opts.cache_dir}; rerun the same command to resume" if opts.cache_dir else ""),
-                  file=sys.stderr)
+            print("\n" + interrupted_message(opts, f"{out}/runs.jsonl"), file=sys.stderr)
             return 130
     report = {"detection": [], "end_to_end": [], "targets": {}}
     print(f"{'scenario':<22}{'regime':<18}{'precision':>10}{'recall':>8}{'delay s':>9}{'delay dec':>10}{'FA/10k':>8}")

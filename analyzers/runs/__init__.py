@@ -7,8 +7,9 @@
 
 from .cache import ResultCache
 from .executor import RunError, RunOptions, default_jobs, run_tasks
-from .options import add_run_arguments, options_from_args
+from .options import add_run_arguments, interrupted_message, options_from_args
 from .tasks import Task, call_task, canonical_json, code_fingerprint
 
 __all__ = ["Task", "RunOptions", "RunError", "ResultCache", "run_tasks", "default_jobs", "call_task", "canonical_json",
-           "code_fingerprint", "add_run_arguments", "options_from_args"]
+           "code_fingerprint", "add_run_arguments", "options_from_args",
+           "interrupted_message"]

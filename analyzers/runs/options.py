@@ -16,7 +16,7 @@ import argparse
 
 from .executor import RunOptions
 
-__all__ = ["add_run_arguments", "options_from_args"]
+__all__ = ["add_run_arguments", "options_from_args", "interrupted_message"]
 
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
@@ -34,3 +34,19 @@ def options_from_args(a: argparse.Namespace, default_cache: str | None) -> RunOp
     """:class:`RunOptions` from parsed arguments; raises ``ValueError`` with a one-line message."""
     cache = None if a.no_cache else (a.cache_dir or default_cache)
     return RunOptions(jobs=a.jobs, scheduler=a.scheduler, cache_dir=cache, progress=a.progress)
+
+
+def interrupted_message(opts: RunOptions, partial: str | None = None) -> str:
+    """What a multi-run command prints on Ctrl-C: where finished runs are and how to resume.
+
+    >>> interrupted_message(RunOptions(jobs=1, cache_dir="out/.cache"), "out/sweep.jsonl")
+    'interrupted: finished runs are in out/sweep.jsonl and cached in out/.cache; rerun the same command to resume'
+    >>> interrupted_message(RunOptions(jobs=1, cache_dir=None))
+    'interrupted (no cache: a rerun starts over)'
+    """
+    where = [f"in {partial}"] if partial else []
+    if opts.cache_dir:
+        where.append(f"cached in {opts.cache_dir}")
+        return f"interrupted: finished runs are {' and '.join(where)}; rerun the same command to resume"
+    return f"interrupted: finished runs are {where[0]} (no cache: a rerun starts over)" if where else \
+        "interrupted (no cache: a rerun starts over)"

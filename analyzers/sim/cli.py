@@ -267,7 +267,7 @@ def main_sweep(argv: Sequence[str] | None = None, prog: str = "lmetric sweep") -
     The runs go through :func:`analyzers.runs.run_tasks` (parallel, cached, resumable);
     each finished row is appended to ``sweep.jsonl`` at once, ``sweep.json`` and the plot
     are written when all are done."""
-    from analyzers.runs import RunError, add_run_arguments, options_from_args, run_tasks
+    from analyzers.runs import RunError, add_run_arguments, interrupted_message, options_from_args, run_tasks
 
     from .tasks import sim_task
 
@@ -333,9 +333,7 @@ def main_sweep(argv: Sequence[str] | None = None, prog: str = "lmetric sweep") -
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"\ninterrupted: finished runs are in {out}/sweep.jsonl"
-              + (f" and cached in {opts.cache_dir}; rerun the same command to resume" if opts.cache_dir else ""),
-              file=sys.stderr)
+        print("\n" + interrupted_message(opts, f"{out}/sweep.jsonl"), file=sys.stderr)
         return 130
     finally:
         partial.close()

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
-from analyzers.runs import RunError, RunOptions, add_run_arguments, options_from_args, run_tasks
+from analyzers.runs import RunError, RunOptions, add_run_arguments, interrupted_message, options_from_args, run_tasks
 
 from .runner import SimConfig, build_workload
 from .tasks import sim_task
@@ -111,7 +111,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "lmetric lambda-sweep") 
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("\ninterrupted: finished runs are cached; rerun the same command to resume", file=sys.stderr)
+        print("\n" + interrupted_message(opts, str(a.out) + ".partial.jsonl" if a.out else None), file=sys.stderr)
         return 130
     finally:
         if partial is not None:
