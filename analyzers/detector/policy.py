@@ -7,9 +7,12 @@ hot_prefix          ours: cap the class's holders at (1 + slack) x the others' l
                     a port router also falls back to the reference product (T8: the
                     port's affinity ratio is unbounded, the reference's is not)
 hot_prefix_paper    the paper's: exclude the class's holders until Equation 2 holds
-divergence          linear rule with the calibrated exchange rate lambda* (T7); a port
-                    router falls back to the reference product, which restores the
-                    queued-token term of the cost
+divergence          the rule the evidence favours (DivergenceDetector.favoured): the
+                    calibrated cost-model rule, the linear rule at T11's lambda*, or
+                    (ports) the reference product — whichever has the lowest mean
+                    cost-model cost on the recent decisions' shadow picks, if at least
+                    ``min_gain`` below the judged rule's; otherwise the regime is
+                    reported and the router keeps its rule (re-read every 30 s)
 heterogeneity       speed-normalised product with the estimated speeds (T9)
 zero_factor         the reference product (Q+P)(BS+1) instead of a port (T4)
 staleness           commit-time updates on (T10)
@@ -66,6 +69,8 @@ class MitigationPolicy:
         self.enabled = set(enabled)
         self.active: set[str] = set()
         self.actions: list[Action] = []
+        self.recheck_s = 30.0   # while divergence lasts, its favoured fallback is re-read this often (seconds)
+        self._recheck_at: float | None = None
 
     def _log(self, t, regime, action, reason):
         self.actions.append(Action(t, regime, action, reason))
@@ -99,17 +104,27 @@ class MitigationPolicy:
                 self._switch(tr, detectors)
         if "heterogeneity" in self.active and "heterogeneity" in detectors:
             self.router.speed_estimate = detectors["heterogeneity"].speeds()
+        if transitions and "divergence" in self.active and "divergence" in detectors:
+            self._recheck_at = transitions[-1].time + self.recheck_s
+        elif "divergence" in self.active and "divergence" in detectors and self._recheck_at is not None:
+            now = detectors["divergence"].last_time
+            if now >= self._recheck_at:  # the favoured fallback may change while the regime lasts
+                self._recheck_at = now + self.recheck_s
+                self._switch(Transition(now, "divergence", "recheck", reason="evidence re-read"), detectors)
 
     def _switch(self, tr: Transition, detectors: dict) -> None:
         want = next((r for r in SCORER_PRIORITY if r in self.active), None)
-        if want in ("zero_factor", "hot_prefix", "hot_prefix_paper") or (want == "divergence" and self.port):
+        choice = detectors["divergence"].favoured() if want == "divergence" and "divergence" in detectors else None
+        if want in ("zero_factor", "hot_prefix", "hot_prefix_paper"):
             name, params = "lmetric", {}
         elif want == "heterogeneity":
             name, params = "lmetric-speed", {}
             self.router.speed_estimate = detectors["heterogeneity"].speeds()
-        elif want == "divergence":
-            name, params = "linear", {"lambda": round(detectors["divergence"].lambda_star, 1)}
+        elif choice is not None:
+            name, params = choice
         else:
+            if want == "divergence" and tr.regime == "divergence" and tr.kind == "enter":
+                self._log(tr.time, tr.regime, f"keep {self.base[0]}: no fallback costs min_gain less on the recent decisions", tr.reason)
             name, params = self.base
             self.router.speed_estimate = None
         if name != self.router.name or any(self.router.params.get(k) != v for k, v in params.items()):
