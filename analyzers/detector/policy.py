@@ -4,8 +4,9 @@
 regime              action
 ==================  ==================================================================
 hot_prefix          ours: cap the class's holders at (1 + slack) x the others' load;
-                    a port router also falls back to the reference product (T8: the
-                    port's affinity ratio is unbounded, the reference's is not)
+                    a port router also falls back to the rule the divergence evidence
+                    favours, else the reference product (T8: the port's affinity ratio
+                    is unbounded, the reference's is not)
 hot_prefix_paper    the paper's: exclude the class's holders until Equation 2 holds
 divergence          the rule the evidence favours (DivergenceDetector.favoured): the
                     calibrated cost-model rule, the linear rule at T11's lambda*, or
@@ -14,7 +15,8 @@ divergence          the rule the evidence favours (DivergenceDetector.favoured):
                     ``min_gain`` below the judged rule's; otherwise the regime is
                     reported and the router keeps its rule (re-read every 30 s)
 heterogeneity       speed-normalised product with the estimated speeds (T9)
-zero_factor         the reference product (Q+P)(BS+1) instead of a port (T4)
+zero_factor         the rule the divergence evidence favours, else the reference product
+                    (Q+P)(BS+1), instead of a port (T4)
 staleness           commit-time updates on (T10)
 saturation          alert only: routing cannot add capacity
 ==================  ==================================================================
@@ -114,9 +116,11 @@ class MitigationPolicy:
 
     def _switch(self, tr: Transition, detectors: dict) -> None:
         want = next((r for r in SCORER_PRIORITY if r in self.active), None)
-        choice = detectors["divergence"].favoured() if want == "divergence" and "divergence" in detectors else None
+        div = detectors.get("divergence")
+        choice = div.favoured() if div is not None and (want == "divergence" or (self.port and want is not None)) else None
         if want in ("zero_factor", "hot_prefix", "hot_prefix_paper"):
-            name, params = "lmetric", {}
+            # a port's zero factor (T4) or unbounded affinity (T8): the rule the evidence favours, else the reference
+            name, params = choice if self.port and choice is not None else ("lmetric", {})
         elif want == "heterogeneity":
             name, params = "lmetric-speed", {}
             self.router.speed_estimate = detectors["heterogeneity"].speeds()
