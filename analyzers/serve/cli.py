@@ -52,7 +52,7 @@ def _kv_spec(v: str) -> tuple[str, dict]:
 
     backend, eq, rest = v.partition("=")
     if not eq or not rest:
-        raise argparse.ArgumentTypeError(f"expected BACKEND=tcp://HOST:PORT[,replay=tcp://HOST:PORT], got {v!r}")
+        raise argparse.ArgumentTypeError(f"expected BACKEND=tcp://HOST:PORT[,replay=tcp://HOST:PORT][,bind], got {v!r}")
     try:
         backend = normalise_url(backend)
     except ValueError as exc:
