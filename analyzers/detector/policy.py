@@ -131,6 +131,14 @@ class MitigationPolicy:
                 self._log(tr.time, tr.regime, f"keep {self.base[0]}: no fallback costs min_gain less on the recent decisions", tr.reason)
             name, params = self.base
             self.router.speed_estimate = None
-        if name != self.router.name or any(self.router.params.get(k) != v for k, v in params.items()):
+        if name != self.router.name or any(_moved(self.router.params.get(k), v) for k, v in params.items()):
             self.router.switch(name, params, reason=f"{tr.regime} {tr.kind}: {tr.reason}", time=tr.time)
             self._log(tr.time, tr.regime, f"scorer -> {name}{params if params else ''}", tr.reason)
+
+
+def _moved(old, new, rel: float = 0.1) -> bool:
+    """A parameter changed enough to re-switch: any change of a non-number, else more
+    than ``rel`` relative (calibrated values drift a little on every re-read)."""
+    if isinstance(old, (int, float)) and isinstance(new, (int, float)) and not isinstance(old, bool):
+        return abs(new - old) > rel * max(abs(old), abs(new), 1e-12)
+    return old != new
