@@ -15,7 +15,8 @@ def test_evaluate_writes_the_report_runs_as_they_finish_and_resumes(tmp_path, ca
 
     monkeypatch.setattr(evaluate, "_scenario_of", short)
     out = tmp_path / "det"
-    args = ["--scenarios", "clean", "--traces", "", "--lambdas", "300,1000", "--out", str(out), "--jobs", "1",
+    args = ["--scenarios", "clean", "--labelled-runs", "full", "--families", "", "--traces", "", "--lambdas", "300,1000",
+            "--out", str(out), "--jobs", "1",
             "--progress", "lines"]
     assert evaluate.main(args) == 0
     first = capsys.readouterr()
