@@ -403,6 +403,8 @@ class DivergenceDetector(RegimeDetector):
         self._coef_every = 0
         self.last_time = 0.0
         self._last_family = "lmetric"
+        self._lam: float | None = None
+        self._lam_every = 0
 
     @property
     def lambda_star(self) -> float:
@@ -465,7 +467,10 @@ class DivergenceDetector(RegimeDetector):
         self._last_family = fams[-1]
         picks = {f: np.argmin(_FAMILY_SCORES[f](x, p, bs), axis=1) for f in dict.fromkeys([*fams, "lmetric"])}
         k_prod = picks[fams[0]] if len(set(fams)) == 1 else np.array([picks[f][i] for i, f in enumerate(fams)])
-        lam = self.lambda_star
+        if self._lam_every <= 0 or self._lam is None:  # the median of 512 values: refreshed every 64 decisions
+            self._lam, self._lam_every = self.lambda_star, 64
+        self._lam_every -= len(recs)
+        lam = self._lam
         picks["cost-model"] = k_cost
         picks["linear"] = np.argmin(x + lam * (bs + 1), axis=1)
         a = self._cost_rate
