@@ -111,10 +111,10 @@ def test_the_judged_rule_is_the_one_each_decision_names():
     assert d2.active
 
 
-def _policy_run(base, decisions):
+def _policy_run(base, decisions, port_dwell=0.0):
     router = Router(base, rng=np.random.default_rng(0))
     policy = MitigationPolicy(router)
-    det = DivergenceDetector(min_dwell=0.0)
+    det = DivergenceDetector(min_dwell=0.0, port_dwell=port_dwell)
     mon = RegimeMonitor(2, detectors=[det], policy=policy)
     for rec in decisions:
         mon.process(rec)
@@ -128,6 +128,20 @@ def test_policy_switches_a_port_to_the_favoured_rule_and_reverts():
     switches = [a.action for a in policy.actions]
     assert switches[0] == "scorer -> lmetric" and switches[-1] == "scorer -> lmetric-noqueue", switches
     assert router.name == "lmetric-noqueue" and not det.active
+    # by default a port's fallback lasts port_dwell = 600 s: the same stream (460 s) never reverts
+    router, policy, det = _policy_run("lmetric-noqueue", decs, port_dwell=600.0)
+    assert router.name == "lmetric" and det.active and len(policy.actions) == 1
+
+
+def test_a_port_blind_to_the_queue_is_flagged_even_when_costs_are_close():
+    # decode-heavy: big batches make the decode term dominate every cost (regret small), but the
+    # port sends the request behind 6,000 queued tokens where the reference finds an empty queue
+    d = DivergenceDetector(min_dwell=0.0)
+    for i in range(60):
+        d.update(_dec(i, scorer="lmetric-noqueue", cached=(0, 0), q=(6000, 0), bs=(40, 41), out=3000))
+    ev = d.evidence["None"]
+    assert d.active and ev["regret"] < d.margin < ev["queue_blind"], ev
+    assert d.favoured() == ("lmetric", {})
 
 
 def test_policy_keeps_its_rule_when_no_fallback_is_favoured():

@@ -379,7 +379,8 @@ class DivergenceDetector(RegimeDetector):
 
     def __init__(self, budget: int = 4096, margin: float = 0.5, t0_ms: float = 2.0, kappa_ms: float = 0.15,
                  calibrator: StepTimeCalibrator | None = None, floor_batch: int = 32, family: str | None = None,
-                 min_gain: float = 0.05, tolerance: float = 0.02, outputs: OutputLengths | None = None, **kw):
+                 min_gain: float = 0.05, tolerance: float = 0.02, outputs: OutputLengths | None = None,
+                 port_dwell: float = 600.0, **kw):
         kw.setdefault("p0", 0.05)
         kw.setdefault("p1", 0.4)
         kw.setdefault("min_dwell", 120.0)  # its fallback swaps the scorer: flapping is costly
@@ -390,6 +391,7 @@ class DivergenceDetector(RegimeDetector):
         self.budget = budget
         self.margin = margin
         self.min_gain = min_gain
+        self.port_dwell = port_dwell
         self.tolerance = tolerance
         self.floor_batch = floor_batch
         self.t0_ms, self.kappa_ms = t0_ms, kappa_ms
@@ -426,7 +428,9 @@ class DivergenceDetector(RegimeDetector):
             return None
         low = min(self._mean_cost[c] for c in cands)
         if low > (1.0 - self.min_gain) * own:
-            return None
+            # a port judged divergent falls back to the reference (T4, T8: its failure modes are the
+            # dropped queue term and the zero factor, which the reference does not have)
+            return ("lmetric", {}) if base != "lmetric" else None
         best = next(c for c in cands if self._mean_cost[c] <= low * (1.0 + self.tolerance))  # the simplest near-best
         if best == "cost-model":
             return best, self.cost_model_params()
@@ -480,30 +484,38 @@ class DivergenceDetector(RegimeDetector):
             w = (1 - a) ** np.arange(len(vals) - 1, -1, -1)
             self._mean_cost[name] = float(prev * (1 - a) ** len(vals) + a * (w * vals).sum())
         regret = cost[rows, k_prod] / cost[rows, k_cost] - 1.0
+        # a port's own failure (T4, T8): its pick's prefill wait exceeds the reference's pick's
+        blind = ttft[rows, k_prod] / ttft[rows, picks["lmetric"]] - 1.0
+        is_port = np.array([f != "lmetric" for f in fams])
+        test = self._test()
+        test.min_dwell = self.port_dwell if is_port[-1] else self._hp["min_dwell"]
         p_prod = p[rows, k_prod]
         beyond = (bs[rows, k_cost] + 1 > self.floor_batch)
         self.last_time = recs[-1].time if recs else self.last_time
         out = []
         for i, rec in enumerate(recs):
             kp, kc, rg = int(k_prod[i]), int(k_cost[i]), float(regret[i])
+            bl = float(blind[i]) if is_port[i] else 0.0
             self.disagreements += kp != kc
             self._p.append(float(p_prod[i]))
             self._beyond += (float(beyond[i]) - self._beyond) / 64
             if rec.output_tokens:  # learned for later requests, not this one
                 self.outputs.observe(rec.prefix_class, rec.output_tokens)
 
-            def ev(kp=kp, kc=kc, rg=rg, rec=rec, o=float(out_len[i, 0]), fam=fams[i]):
+            def ev(kp=kp, kc=kc, rg=rg, bl=bl, rec=rec, o=float(out_len[i, 0]), fam=fams[i]):
                 fav = self.favoured()
-                return {"why": f"{fam}'s pick (instance {kp}) would cost {rg:.0%} more than the cost model's pick "
-                               f"(instance {kc})",
-                        "regret": round(rg, 4), "family": fam, "product_pick": kp, "cost_pick": kc,
+                why = (f"{fam}'s pick (instance {kp}) would cost {rg:.0%} more than the cost model's pick "
+                       f"(instance {kc})") if rg > self.margin else (
+                       f"{fam}'s pick (instance {kp}) has {bl:.0%} more prefill ahead of the request than the "
+                       "reference product's pick (the port ignores queued tokens)")
+                return {"why": why, "regret": round(rg, 4), "queue_blind": round(bl, 4), "family": fam, "product_pick": kp, "cost_pick": kc,
                         "t0_ms": round(self.t0_ms, 4), "kappa_ms": round(self.kappa_ms, 5),
                         "expected_output": round(o, 1), "lambda_star": round(self.lambda_star, 1),
                         "mean_cost": {k: round(v, 1) for k, v in self._mean_cost.items()},
                         "favoured": None if fav is None else {"scorer": fav[0], "params": fav[1]},
                         "threshold": self.margin, "decision": rec.request_id}
 
-            out.extend(self._feed(rg > self.margin, rec.time, ev))
+            out.extend(self._feed(rg > self.margin or bl > self.margin, rec.time, ev))
         return out
 
 
