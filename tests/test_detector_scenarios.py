@@ -19,8 +19,9 @@ FROZEN = {
     "hot_prefix_port": ({"hot_prefix": (None, 0.0, None, None, 0), "hot_prefix_paper": (None, 0.0, None, None, 0),
                          "divergence": (None, None, None, None, 4)}, 20726),
     "heterogeneity": ({"heterogeneity": (1.0, 0.9397912533425343, 23.0, 698, 0)}, 17253),
-    "staleness": ({"staleness": (0.992596020360944, 0.9979064898813678, 0.24028103923149047, 9, 0),
-                   "hot_prefix": (None, None, None, None, 1), "hot_prefix_paper": (None, None, None, None, 1)}, 4399),
+    # staleness re-frozen (issue 10 item 3): windowed count rate, commit-time updates seen in the decisions
+    "staleness": ({"staleness": (1.0, 0.9865084903465923, 0.7467274381442053, 25, 0),
+                   "hot_prefix_paper": (None, None, None, None, 1)}, 4399),
     "decode_heavy": ({"divergence": (1.0, 0.601063829787234, 74.35620801586606, 1826, 0)}, 14415),
     "saturation": ({"saturation": (1.0, 0.8244127130354675, 23.0, 1906, 0),
                     "divergence": (None, None, None, None, 1)}, 16536),

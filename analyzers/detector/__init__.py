@@ -1,6 +1,7 @@
 """Online regime detector: flags LMetric's failure regimes from live telemetry and makes
 the router fall back while they last."""
 
+from .arrivals import ArrivalRate
 from .calibration import StepTimeCalibrator
 from .monitor import RegimeMonitor
 from .policy import Action, MitigationPolicy
@@ -13,4 +14,4 @@ from .validate import RecordValidator
 __all__ = ["StepTimeCalibrator", "RegimeMonitor", "Action", "MitigationPolicy", "DivergenceDetector",
            "HeterogeneityDetector", "HotPrefixDetector", "PaperHotspotDetector", "RegimeDetector", "SaturationDetector",
            "StalenessDetector", "Transition", "ZeroFactorDetector", "default_detectors", "BernoulliCusum", "Hysteresis",
-           "RecordValidator"]
+           "RecordValidator", "ArrivalRate"]

@@ -40,6 +40,7 @@ import numpy as np
 from analyzers.telemetry.schema import InstanceSnapshot, RoutingDecision
 from lmetric_theory import conditions as C
 
+from .arrivals import ArrivalRate
 from .calibration import StepTimeCalibrator
 from .output_length import OutputLengths
 from .sequential import Hysteresis
@@ -562,7 +563,9 @@ class ZeroFactorDetector(RegimeDetector):
 class HeterogeneityDetector(RegimeDetector):
     """T9: per-instance speeds estimated from step-time telemetry; evidence = their
     dispersion ``max/min`` exceeds ``1 + spread``. Exposes the estimates for the
-    speed-normalised product."""
+    speed-normalised product. Evaluated over the instances the calibrator has
+    measured (at least two): an idle instance is left out at speed 1 and re-measured
+    when it works again (see :class:`~.calibration.StepTimeCalibrator`)."""
 
     regime = "heterogeneity"
 
@@ -586,37 +589,60 @@ class HeterogeneityDetector(RegimeDetector):
             if "counter_reset" in notes or "gap" in notes:
                 self.calibrator.reset_instance(record.instance)
             self.calibrator.observe(record.instance, record.steps_total,
-                                    record.prompt_tokens_total + record.generation_tokens_total, record.busy_ms_total)
+                                    record.prompt_tokens_total + record.generation_tokens_total, record.busy_ms_total,
+                                    record.time)
         if record.instance != self.n - 1 or not self.calibrator.ready:
             return []  # one evidence bit per round of snapshots
-        disp = self.calibrator.dispersion()
-        v = self.calibrator.speeds()
+        cal = self.calibrator
+        disp = cal.dispersion()
         bit = disp > 1 + self.spread
-        ev = {"why": f"instance {int(np.argmin(v))} runs at {v.min():.2f}x the median speed (fastest/slowest "
-                     f"{disp:.1f}x > {1 + self.spread:g}x)",
-              "dispersion": round(disp, 3), "speeds": [round(float(x), 3) for x in v], "threshold": 1 + self.spread,
-              "instances": [int(np.argmin(v)), int(np.argmax(v))]}
+
+        def ev():
+            v, measured = cal.speeds(), cal.measured
+            vm = np.where(measured, v, np.nan)
+            lo, hi = int(np.nanargmin(vm)), int(np.nanargmax(vm))
+            idle = np.flatnonzero(~measured).tolist()
+            return {"why": f"instance {lo} runs at {v[lo]:.2f}x the median speed (fastest/slowest "
+                           f"{disp:.1f}x > {1 + self.spread:g}x)" + (f"; instance {', '.join(map(str, idle))} idle, "
+                                                                     "not measured" if idle else ""),
+                    "dispersion": round(disp, 3), "speeds": [round(float(x), 3) for x in v],
+                    "threshold": 1 + self.spread, "instances": [lo, hi], "unmeasured": idle}
+
         return self._feed(bit, record.time, ev)
 
 
 class StalenessDetector(RegimeDetector):
     """T10: evidence = arrival rate x snapshot age exceeds the herding window ``m*`` of
     the decision's state — more decisions share one snapshot than the argmin can
-    absorb before it should move."""
+    absorb before it should move.
+
+    The arrival rate is a windowed count (:class:`~.arrivals.ArrivalRate`: the other
+    arrivals in the trailing ``rate_window_s`` seconds, at most ``rate_max_arrivals``
+    kept, divided by the span; unbiased for Poisson arrivals with relative error about
+    ``1/sqrt(min(rate x window, max_arrivals))``). A decision made with commit-time
+    updates on (``commit_updates`` true) gives evidence 0: the router added its own
+    earlier decisions to the snapshot, so the argmin moved between snapshots and
+    cannot herd on one (T10's window is what commit-time updates restore). Decisions
+    that do not say (``None``) are judged by rate x age alone."""
 
     regime = "staleness"
 
-    def __init__(self, n_instances: int | None = None, max_age_s: float = 5.0, **kw):
+    def __init__(self, n_instances: int | None = None, max_age_s: float = 5.0, rate_window_s: float = 10.0,
+                 rate_max_arrivals: int = 128, **kw):
         kw.setdefault("p0", 0.02)
         kw.setdefault("p1", 0.4)
         super().__init__(**kw)
-        self._rate = 0.0
-        self._last_t: float | None = None
+        self.arrivals = ArrivalRate(rate_window_s, rate_max_arrivals)
         self.n = n_instances
         self.max_age_s = max_age_s
         self._ages: dict[int, float] = {}
         self._scraped = False  # set by the first stale snapshot: a scraped source
         self._round_t: float | None = None
+
+    @property
+    def rate(self) -> float:
+        """The current arrival-rate estimate (requests/s; 0 before enough arrivals)."""
+        return self.arrivals.rate or 0.0
 
     def _snapshot(self, record: InstanceSnapshot) -> list[Transition]:
         """Scraped sources (no decisions): evidence once per round of snapshots (at the
@@ -644,25 +670,25 @@ class StalenessDetector(RegimeDetector):
         if not isinstance(record, RoutingDecision):
             return []
         t = record.time
-        if self._last_t is not None and t > self._last_t:
-            inst_rate = 1.0 / (t - self._last_t)
-            self._rate = 0.95 * self._rate + 0.05 * min(inst_rate, 1e4)
-        self._last_t = t
-        v = _view(record, view)
-        if record.snapshot_age <= 0:  # exact state: nothing can herd
-            return self._feed(False, t, {})
+        rate = self.arrivals.add(t)
+        if record.snapshot_age <= 0 or record.commit_updates or rate is None:
+            return self._feed(False, t, {})  # exact state, the router's own commits move the argmin, or no rate yet
         v = _view(record, view)
         x, y, p = v.x, v.y, v.p
         s = x * y
         k = int(np.argmin(s))
         runner = float(np.partition(s, 1)[1]) if s.size > 1 else math.inf
         m_star = C.herding_window(float(x[k]), float(y[k]), runner, float(p[k])) if math.isfinite(runner) else 10**9
-        shared = self._rate * record.snapshot_age
-        bit = C.herds(self._rate, record.snapshot_age, m_star)
-        ev = {"why": f"{shared:.1f} requests are routed on each snapshot ({self._rate:.1f}/s x "
-                     f"{record.snapshot_age * 1000:.0f} ms old), more than the {m_star} the best instance can absorb",
-              "arrival_rate": round(self._rate, 3), "snapshot_age": record.snapshot_age, "herding_window": m_star,
-              "threshold": m_star, "chosen": record.chosen, "decision": record.request_id}
+        age = record.snapshot_age
+        bit = C.herds(rate, age, m_star)
+
+        def ev():
+            return {"why": f"{rate * age:.1f} requests are routed on each snapshot ({rate:.1f}/s x {age * 1000:.0f} ms "
+                           f"old) without commit-time updates, more than the {m_star} the best instance can absorb",
+                    "arrival_rate": round(rate, 3), "rate_window_s": round(self.arrivals.span, 3), "snapshot_age": age,
+                    "herding_window": m_star, "threshold": m_star, "chosen": record.chosen,
+                    "decision": record.request_id}
+
         return self._feed(bit, t, ev)
 
 

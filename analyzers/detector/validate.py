@@ -10,7 +10,7 @@ record in :attr:`RecordValidator.note_counts`:
   deeper than the parser allows), ``non_utf8``, ``too_long``, ``empty_line``; by shape:
   ``not_an_object``, ``unknown_kind``, ``missing_field``, ``non_numeric`` (a number
   field holding a string, list, object or bool), ``wrong_type`` (an id, scorer,
-  session, ``chosen`` or ``stale`` of the wrong type), ``nan``, ``negative``,
+  session, ``chosen``, ``stale`` or ``commit_updates`` of the wrong type), ``nan``, ``negative``,
   ``out_of_range`` (above the plausible bounds ``MAX_*`` below, or an integer too large
   for a float), ``unknown_instance``, ``bad_lengths``; by time: ``out_of_order``,
   ``duplicate`` (a snapshot at its instance's last time, or a decision whose
@@ -97,7 +97,8 @@ def decision_record(d: dict) -> RoutingDecision:
     age = d.get("snapshot_age")
     return RoutingDecision(d["time"], d["request_id"], d["chosen"], d.get("scorer", ""), d["prompt_tokens"],
                            d["cached_tokens"], d["queued_prefill_tokens"], d["batch_size"], d.get("scores") or [],
-                           0.0 if age is None else age, d.get("session"), d.get("prefix_class"), d.get("output_tokens"))
+                           0.0 if age is None else age, d.get("session"), d.get("prefix_class"), d.get("output_tokens"),
+                           d.get("commit_updates"))
 
 # Upper bounds of plausible values; a larger finite value is dropped as ``out_of_range``
 # (it would otherwise swamp a mean or a ratio and move a flag).
@@ -147,14 +148,14 @@ def _decision_meta(d: dict) -> str | None:
     """Drop reason for a decision's scalar fields (everything but the indicator lists)."""
     t, pt, rid, c = d["time"], d["prompt_tokens"], d["request_id"], d["chosen"]
     pc, sc, ses = d.get("prefix_class"), d.get("scorer", ""), d.get("session")
-    age, out = d.get("snapshot_age", 0.0), d.get("output_tokens")
+    age, out, cu = d.get("snapshot_age", 0.0), d.get("output_tokens"), d.get("commit_updates")
     # the common case in one expression (NaN fails every comparison, so it takes the slow path)
     if ((type(t) is float or type(t) is int) and 0 <= t <= MAX_TIME and (type(pt) is int or type(pt) is float)
             and 0 <= pt <= MAX_TOKENS and type(c) is int and (type(rid) is int and -_MAX_KEY <= rid <= _MAX_KEY)
             and (pc is None or (type(pc) is int and -_MAX_KEY <= pc <= _MAX_KEY)) and type(sc) is str
             and len(sc) <= _MAX_STR and (ses is None or (type(ses) is str and len(ses) <= _MAX_STR))
             and (age is None or ((type(age) is float or type(age) is int) and 0 <= age <= MAX_AGE))
-            and (out is None or (type(out) is int and 0 <= out <= MAX_TOKENS))):
+            and (out is None or (type(out) is int and 0 <= out <= MAX_TOKENS)) and (cu is None or type(cu) is bool)):
         return None
     return _decision_meta_slow(d)
 
@@ -171,6 +172,9 @@ def _decision_meta_slow(d: dict) -> str | None:
     sc = d.get("scorer", "")
     ses = d.get("session")
     if not isinstance(sc, str) or len(sc) > _MAX_STR or not (ses is None or (isinstance(ses, str) and len(ses) <= _MAX_STR)):
+        return "wrong_type"
+    cu = d.get("commit_updates")
+    if not (cu is None or isinstance(cu, bool)):
         return "wrong_type"
     age = d.get("snapshot_age", 0.0)
     if age is not None:

@@ -334,7 +334,8 @@ class Proxy:
                               cached_tokens=full_cached.astype(np.int64).tolist(),
                               queued_prefill_tokens=q.astype(np.int64).tolist(),
                               batch_size=(run + wait).astype(np.int64).tolist(), scores=scores.tolist(),
-                              prefix_class=hashes[0] if hashes else None)
+                              prefix_class=hashes[0] if hashes else None,
+                              commit_updates=True)  # its own accounting (fleet.start) counts each decision at once
         asyncio.get_running_loop().call_soon(self.observe, rec)
 
     def backend_failed(self, url: str, why: str) -> None:

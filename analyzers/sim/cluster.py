@@ -46,7 +46,9 @@ __all__ = ["Cluster", "RoutingHook", "SimResult"]
 
 
 class RoutingHook(Protocol):
-    """What the cluster needs from a router."""
+    """What the cluster needs from a router (an optional ``commit_updates`` attribute is
+    copied into each decision record: whether the hook adds its own decisions to stale
+    state)."""
 
     name: str
 
@@ -237,7 +239,8 @@ class Cluster:
                     batch_size=ctx.batch_size.astype(int).tolist(),
                     scores=[] if scores is None else [float(s) for s in scores],
                     snapshot_age=float(ctx.snapshot_age[0]), session=req.session,
-                    prefix_class=hashes[0] if hashes else None, output_tokens=req.output_len)
+                    prefix_class=hashes[0] if hashes else None, output_tokens=req.output_len,
+                    commit_updates=getattr(hook, "commit_updates", None))
                 if record_decisions:
                     decisions.append(dec)
                 if on_telemetry is not None:

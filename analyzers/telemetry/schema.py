@@ -10,8 +10,9 @@ Two record kinds, written as JSON lines with a ``kind`` field:
   answering (its last values are repeated) and ``age_s`` says for how long.
 * ``decision`` — :class:`RoutingDecision`, one routing decision: per-candidate
   indicators (cached prefix tokens, queued prefill tokens, batch size, score), the
-  choice, the prompt's prefix class (hash of its first block) and, when known, the
-  output length.
+  choice, the prompt's prefix class (hash of its first block), when known the
+  output length, and whether the router applied commit-time updates (its own earlier
+  decisions added to the state it routed on; ``None`` when the emitter does not say).
 
 Times are seconds since the start of the run (or Unix time for live sources).
 
@@ -95,6 +96,7 @@ class RoutingDecision(_Record):
     session: str | None = None
     prefix_class: int | None = None
     output_tokens: int | None = None
+    commit_updates: bool | None = None  # the router added its own decisions to the (stale) state it scored
 
     kind = "decision"
 
