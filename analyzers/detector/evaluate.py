@@ -30,7 +30,7 @@ from analyzers.runs import RunError, add_run_arguments, interrupted_message, opt
 from analyzers.sim.metrics import summarise
 
 from .closed_loop import ClosedLoopRun, run_closed_loop
-from .random_eval import ABLATIONS, BASE_SCORERS, outcomes, random_tasks, target_lines
+from .random_eval import ABLATIONS, BASE_SCORERS, detection_summary, outcomes, random_tasks, target_lines
 from .random_eval import summarise as summarise_random
 from .random_scenarios import FAMILIES, build_random_scenario, parse_scenario_id
 from .scenarios import SCENARIOS, Scenario, build_scenario
@@ -449,6 +449,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "lmetric detector evalua
         outs = outcomes(by_key)
         summ = summarise_random(outs)
         rand_lines = target_lines(summ)
+        det_summary = detection_summary(by_key)
         report["random"] = {
             "families": families, "seeds": [a.seed, a.seed + n_seeds - 1], "scorers": scorers, "lambdas": lambdas,
             "runs": [{"family": k[0], "seed": k[1], "scorer": k[2], "variant": k[3], "params": res.get("params", {}),
@@ -456,8 +457,10 @@ def main(argv: Sequence[str] | None = None, prog: str = "lmetric detector evalua
                       **({"false_alarms": sum(x["false_alarms"] for x in res["scores"]),
                           "decisions": res["scores"][0]["decisions"]} if res.get("scores") else {})}
                      for k, res in by_key.items()],
-            "detection": [x for k, res in by_key.items() for x in res.get("scores", []) if x["labelled"] or
+            "detection": [{**x, "family": k[0], "seed": k[1], "scorer": k[2], "variant": k[3]}
+                          for k, res in by_key.items() for x in res.get("scores", []) if x["labelled"] or
                           x["false_alarms"]],
+            "detection_summary": det_summary,
             "outcomes": [{**asdict(o), "vs_plain": o.vs_plain, "plain_gap": o.plain_gap, "vs_best": o.vs_best,
                           "fa_per_10k": o.fa_per_10k} for o in outs],
             "summary": [x.to_dict() for x in summ], "targets": rand_lines}
@@ -469,6 +472,14 @@ def main(argv: Sequence[str] | None = None, prog: str = "lmetric detector evalua
             vb = "—" if not x.gap_seeds else f"{x.vs_best[0]:+.1%} / {x.vs_best[1]:+.1%}"
             print(f"{x.family:<15}{x.scorer:<17}{x.seeds:>6}{f'{x.vs_plain[0]:+.1%} / {x.vs_plain[1]:+.1%}':>20}"
                   f"{x.gap_seeds:>9}{vb:>20}{f'{x.fa_per_10k[0]:.2f} / {x.fa_per_10k[1]:.2f}':>14}")
+        if det_summary:
+            print(f"\nRandomised detection (acting runs; recall/precision median; delay median / worst over the "
+                  f"seeds that detected):\n{'family':<15}{'scorer':<17}{'regime':<18}{'detected':>9}{'recall':>8}"
+                  f"{'precision':>10}{'delay s':>16}")
+            for d in det_summary:
+                dl = "—" if d["delay_median_s"] is None else f"{d['delay_median_s']:.1f} / {d['delay_worst_s']:.1f}"
+                print(f"{d['family']:<15}{d['scorer']:<17}{d['regime']:<18}{d['detected']:>5}/{d['seeds']:<3}"
+                      f"{_fmt(d['recall_median'], True):>8}{_fmt(d['precision_median'], True):>10}{dl:>16}")
         if any(x.ablation_vs_plain for x in summ):
             print("\nRandomised ablation (P99 TTFT vs plain, median / worst over seeds):")
             for x in summ:
