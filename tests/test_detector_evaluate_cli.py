@@ -99,4 +99,4 @@ def test_help_says_what_each_profile_runs(capsys):
     with pytest.raises(SystemExit):
         evaluate.main(["--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert "quick:" in text and "judgement:" in text and "x 20 seeds" in text and "x 1 seeds" in text
+    assert "quick:" in text and "judgement:" in text and "x 20 seeds" in text and "x 1 seed x" in text

@@ -30,7 +30,7 @@ from analyzers.runs import RunError, add_run_arguments, interrupted_message, opt
 from analyzers.sim.metrics import summarise
 
 from .closed_loop import ClosedLoopRun, run_closed_loop
-from .random_eval import ABLATIONS, BASE_SCORERS, outcomes, random_tasks, target_lines
+from .random_eval import ABLATIONS, BASE_SCORERS, detection_summary, outcomes, random_tasks, target_lines
 from .random_eval import summarise as summarise_random
 from .random_scenarios import FAMILIES, build_random_scenario, parse_scenario_id
 from .scenarios import SCENARIOS, Scenario, build_scenario
@@ -178,10 +178,11 @@ def run_task(scenario: str, mode: str, suffix: str = "", seed: int = 0, lam: flo
 
 
 def evaluation_tasks(names: Sequence[str], traces: Sequence[str], lambdas: Sequence[float], seed: int,
-                     ablation: bool = False, full: bool = True) -> list:
+                     ablation: bool = False, runs: str = "full") -> list:
     """Every run of ``lmetric detector evaluate`` on the labelled scenarios and the traces
-    as executor tasks, in report order: per scenario plain, +detector and (``full``)
-    +paper-detector and the λ grid; ``ablation`` adds one acting run per action of
+    as executor tasks, in report order: per scenario ``runs`` = ``detect``: +detector;
+    ``basic``: plain and +detector; ``full``: plain, +detector, +paper-detector and the
+    λ grid; ``ablation`` adds one acting run per action of
     :data:`~.random_eval.ABLATIONS` alone (``+only <regime>``)."""
     from analyzers.runs import Task
 
@@ -189,10 +190,10 @@ def evaluation_tasks(names: Sequence[str], traces: Sequence[str], lambdas: Seque
     tasks = []
     for name in names:
         modes = (("lmetric", ""), ("detector", "+detector"), ("paper", "+paper-detector"))
-        for mode, suffix in modes if full else modes[:2]:
+        for mode, suffix in modes[int(runs == "detect"):3 if runs == "full" else 2]:
             tasks.append(Task(fn, {"scenario": name, "mode": mode, "suffix": suffix, "seed": seed},
                               label=f"{name} {mode}"))
-        for lam in lambdas if full else ():
+        for lam in lambdas if runs == "full" else ():
             tasks.append(Task(fn, {"scenario": name, "mode": "linear", "seed": seed, "lam": float(lam)},
                               label=f"{name} linear({lam:g})"))
         if ablation:
@@ -231,6 +232,14 @@ def targets(rows: list[E2ERow], scores: list[DetectionScore], control: bool) -> 
     return out
 
 
+def false_alarm_line(scores: list[DetectionScore]) -> str:
+    """Regime entries outside every labelled interval (+ grace), per 10,000 decisions (target < 1)."""
+    fa = sum(s.false_alarms for s in scores)
+    n = scores[0].decisions if scores else 0
+    rate = 1e4 * fa / n if n else 0.0
+    return f"false alarms {fa} over {n} decisions = {rate:.2f}/10k (target < 1): {'MET' if rate < 1 else 'MISSED'}"
+
+
 def basic_targets(rows: list[E2ERow], scores: list[DetectionScore], control: bool) -> list[str]:
     """The targets that need no λ grid (``--labelled-runs basic``): on the control, false
     alarms and the mean TTFT cost; elsewhere the detector's P99 TTFT vs plain (<= +2%)."""
@@ -263,8 +272,9 @@ def _fmt(v, pct=False):
 
 # What each profile runs (flags given explicitly override the profile's value).
 DEFAULT_FAMILIES = ("clean", "hot_prefix", "decode_heavy", "heterogeneity", "staleness")
+LABELLED_RUNS = ("detect", "basic", "full")
 PROFILES: dict[str, dict] = {
-    "quick": {"scenarios": ",".join(SCENARIOS), "labelled_runs": "basic", "traces": "",
+    "quick": {"scenarios": ",".join(SCENARIOS), "labelled_runs": "detect", "traces": "",
               "families": ",".join(DEFAULT_FAMILIES), "seeds": 1, "ablation": "none"},
     "judgement": {"scenarios": ",".join(SCENARIOS), "labelled_runs": "full",
                   "traces": "mooncake-conversation,mooncake-synthetic", "families": ",".join(DEFAULT_FAMILIES),
@@ -273,11 +283,11 @@ PROFILES: dict[str, dict] = {
 
 
 def _describe(prof: dict) -> str:
-    runs = ("plain, +detector, +paper-detector and the λ grid" if prof["labelled_runs"] == "full"
-            else "plain and +detector")
+    runs = {"full": "plain, +detector, +paper-detector and the λ grid", "basic": "plain and +detector",
+            "detect": "+detector only"}[prof["labelled_runs"]]
     parts = [f"labelled scenarios {prof['scenarios'] or 'none'} ({runs})", f"traces {prof['traces'] or 'none'}"]
     if prof["families"] and prof["seeds"]:
-        parts.append(f"randomised families {prof['families']} x {prof['seeds']} seeds x scorers "
+        parts.append(f"randomised families {prof['families']} x {prof['seeds']} seed{'s' if prof['seeds'] != 1 else ''} x scorers "
                      f"{','.join(BASE_SCORERS)}")
     else:
         parts.append("no randomised scenarios")
@@ -301,9 +311,10 @@ def main(argv: Sequence[str] | None = None, prog: str = "lmetric detector evalua
                    help="what runs unless the flags below say otherwise (default: quick, <= 3 min on 2 cores)")
     p.add_argument("--scenarios", default=None, help=f"labelled scenarios, comma-separated ('' for none): "
                    f"{', '.join(SCENARIOS)}")
-    p.add_argument("--labelled-runs", choices=("basic", "full"), default=None,
-                   help="runs per labelled scenario: basic = plain and +detector (detection scores, detector vs "
-                        "plain); full = also +paper-detector and the λ grid (detector vs best λ)")
+    p.add_argument("--labelled-runs", choices=LABELLED_RUNS, default=None,
+                   help="runs per labelled scenario: detect = +detector (detection scores, false alarms); basic = "
+                        "plain and +detector (also detector vs plain); full = also +paper-detector and the λ grid "
+                        "(detector vs best λ). An ablation needs plain: with detect it runs basic")
     p.add_argument("--traces", default=None, help="real traces for the no-false-alarm control ('' for none)")
     p.add_argument("--families", default=None, help=f"randomised families, comma-separated ('' for none): "
                    f"{', '.join(FAMILIES)}")
@@ -325,7 +336,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "lmetric detector evalua
     fam_arg = prof["families"] if a.families is None else a.families
     n_seeds = prof["seeds"] if a.seeds is None else a.seeds
     ablation = prof["ablation"] if a.ablation is None else a.ablation
-    full = (prof["labelled_runs"] if a.labelled_runs is None else a.labelled_runs) == "full"
+    runs = prof["labelled_runs"] if a.labelled_runs is None else a.labelled_runs
     traces = _csv(trace_arg)
     unknown = [t for t in traces if t not in WORKLOADS]
     if unknown:
@@ -368,8 +379,10 @@ def main(argv: Sequence[str] | None = None, prog: str = "lmetric detector evalua
         print(f"error: {exc}", file=sys.stderr)
         return 2
     out.mkdir(parents=True, exist_ok=True)
-    abl_labelled = ablation in ("labelled", "all")
-    tasks = evaluation_tasks(names, traces, lambdas, a.seed, ablation=abl_labelled, full=full)
+    abl_labelled = ablation in ("labelled", "all") and bool(names)
+    if abl_labelled and runs == "detect":
+        runs = "basic"  # the ablation rows are read against plain
+    tasks = evaluation_tasks(names, traces, lambdas, a.seed, ablation=abl_labelled, runs=runs)
     n_fixed = len(tasks)
     rand = random_tasks(families, list(range(a.seed, a.seed + n_seeds)), scorers, lambdas, ablation=ablation == "all")
     tasks += [t for _, t in rand]
@@ -390,7 +403,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "lmetric detector evalua
     all_rows = []
     ablation_rows = []
     pos = 0
-    n_base = 3 + len(lambdas) if full else 2
+    full = runs == "full"
+    n_base = {"detect": 1, "basic": 2, "full": 3 + len(lambdas)}[runs]
     per = n_base + (len(ABLATIONS) if abl_labelled else 0)
     if names:
         print(f"{'scenario':<22}{'regime':<18}{'precision':>10}{'recall':>8}{'delay s':>9}{'delay dec':>10}"
@@ -398,12 +412,12 @@ def main(argv: Sequence[str] | None = None, prog: str = "lmetric detector evalua
     for name in names:
         chunk = results[pos:pos + per]
         pos += per
-        rows = [E2ERow(**c["row"]) for c in chunk[:3 if full else 2]]
+        rows = [E2ERow(**c["row"]) for c in chunk[:min(n_base, 3)]]
         lin = [E2ERow(**c["row"]) for c in chunk[3:n_base]] if full else []
         if lin:
             best = min(lin, key=lambda r: r.ttft_p99)  # first of equal P99s, as before
             rows.append(replace(best, mode=f"best {best.mode}"))
-        scores = [DetectionScore(**x) for x in chunk[1]["scores"]]
+        scores = [DetectionScore(**x) for x in chunk[0 if runs == "detect" else 1]["scores"]]
         for s in scores:
             if s.labelled or s.false_alarms:
                 print(f"{s.scenario:<22}{s.regime:<18}{_fmt(s.precision, True):>10}{_fmt(s.recall, True):>8}"
@@ -411,8 +425,11 @@ def main(argv: Sequence[str] | None = None, prog: str = "lmetric detector evalua
                       f"{s.false_alarms_per_10k:>8.2f}", flush=True)
         report["detection"] += [asdict(s) for s in scores]
         report["end_to_end"] += [asdict(r) for r in rows]
-        report["targets"][name] = targets(rows, scores, control=name == "clean") if lin else \
-            basic_targets(rows, scores, control=name == "clean")
+        if runs == "detect":
+            report["targets"][name] = [false_alarm_line(scores)] if name == "clean" else []
+        else:
+            report["targets"][name] = targets(rows, scores, control=name == "clean") if lin else \
+                basic_targets(rows, scores, control=name == "clean")
         all_rows += rows
         if abl_labelled:
             abl = [E2ERow(**c["row"]) for c in chunk[n_base:]]
@@ -449,6 +466,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "lmetric detector evalua
         outs = outcomes(by_key)
         summ = summarise_random(outs)
         rand_lines = target_lines(summ)
+        det_summary = detection_summary(by_key)
         report["random"] = {
             "families": families, "seeds": [a.seed, a.seed + n_seeds - 1], "scorers": scorers, "lambdas": lambdas,
             "runs": [{"family": k[0], "seed": k[1], "scorer": k[2], "variant": k[3], "params": res.get("params", {}),
@@ -456,8 +474,10 @@ def main(argv: Sequence[str] | None = None, prog: str = "lmetric detector evalua
                       **({"false_alarms": sum(x["false_alarms"] for x in res["scores"]),
                           "decisions": res["scores"][0]["decisions"]} if res.get("scores") else {})}
                      for k, res in by_key.items()],
-            "detection": [x for k, res in by_key.items() for x in res.get("scores", []) if x["labelled"] or
+            "detection": [{**x, "family": k[0], "seed": k[1], "scorer": k[2], "variant": k[3]}
+                          for k, res in by_key.items() for x in res.get("scores", []) if x["labelled"] or
                           x["false_alarms"]],
+            "detection_summary": det_summary,
             "outcomes": [{**asdict(o), "vs_plain": o.vs_plain, "plain_gap": o.plain_gap, "vs_best": o.vs_best,
                           "fa_per_10k": o.fa_per_10k} for o in outs],
             "summary": [x.to_dict() for x in summ], "targets": rand_lines}
@@ -469,6 +489,14 @@ def main(argv: Sequence[str] | None = None, prog: str = "lmetric detector evalua
             vb = "—" if not x.gap_seeds else f"{x.vs_best[0]:+.1%} / {x.vs_best[1]:+.1%}"
             print(f"{x.family:<15}{x.scorer:<17}{x.seeds:>6}{f'{x.vs_plain[0]:+.1%} / {x.vs_plain[1]:+.1%}':>20}"
                   f"{x.gap_seeds:>9}{vb:>20}{f'{x.fa_per_10k[0]:.2f} / {x.fa_per_10k[1]:.2f}':>14}")
+        if det_summary:
+            print(f"\nRandomised detection (acting runs; recall/precision median; delay median / worst over the "
+                  f"seeds that detected):\n{'family':<15}{'scorer':<17}{'regime':<18}{'detected':>9}{'recall':>8}"
+                  f"{'precision':>10}{'delay s':>16}")
+            for d in det_summary:
+                dl = "—" if d["delay_median_s"] is None else f"{d['delay_median_s']:.1f} / {d['delay_worst_s']:.1f}"
+                print(f"{d['family']:<15}{d['scorer']:<17}{d['regime']:<18}{d['detected']:>5}/{d['seeds']:<3}"
+                      f"{_fmt(d['recall_median'], True):>8}{_fmt(d['precision_median'], True):>10}{dl:>16}")
         if any(x.ablation_vs_plain for x in summ):
             print("\nRandomised ablation (P99 TTFT vs plain, median / worst over seeds):")
             for x in summ:
@@ -499,11 +527,18 @@ def _plot(rows: list[E2ERow], path: Path) -> None:
     modes = ["plain", "+detector", "+paper-detector", "best linear"]
     fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(scen)), 3.8))
     w = 0.2
+    def kind(mode: str) -> str:
+        if mode.startswith("best"):
+            return "best linear"
+        for k in ("+paper-detector", "+detector"):
+            if mode.endswith(k):
+                return k
+        return "plain"
+
     for j, m in enumerate(modes):
         vals = []
         for s in scen:
-            mine = [r for r in rows if r.scenario == s]
-            r = mine[j] if j < len(mine) else None
+            r = next((r for r in rows if r.scenario == s and kind(r.mode) == m), None)
             vals.append(np.nan if r is None else r.ttft_p99)
         ax.bar(np.arange(len(scen)) + (j - 1.5) * w, vals, w, label=m)
     ax.set_xticks(np.arange(len(scen)), scen, rotation=20)

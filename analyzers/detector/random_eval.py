@@ -37,7 +37,7 @@ import numpy as np
 from .random_scenarios import scenario_id
 
 __all__ = ["ABLATIONS", "BASE_SCORERS", "Outcome", "FamilySummary", "random_tasks", "outcomes", "summarise",
-           "target_lines", "median_worst", "PLAIN_TOLERANCE", "GAP", "WITHIN", "FA_MAX"]
+           "target_lines", "median_worst", "detection_summary", "PLAIN_TOLERANCE", "GAP", "WITHIN", "FA_MAX"]
 
 ABLATIONS = ("hot_prefix", "divergence", "heterogeneity", "zero_factor", "staleness")
 BASE_SCORERS = ("lmetric", "lmetric-noqueue", "lmetric-plain")
@@ -221,4 +221,37 @@ def target_lines(summaries: Sequence[FamilySummary]) -> list[str]:
             out.append(f"{head} (c) false alarms per 10k decisions over {s.seeds} seeds: median {med:.2f}, worst "
                        f"{worst:.2f} (seed {seed}{': ' + which if which else ''}) (target worst < {FA_MAX:g}): "
                        f"{'MET' if ok else 'MISSED'}")
+    return out
+
+
+def detection_summary(results: Mapping[tuple, dict]) -> list[dict]:
+    """Per (family, scorer, labelled regime) over the seeds of the acting runs: how many
+    seeds detected the regime (an entry inside its interval + grace, or active when it
+    began), the median recall and precision, and the median and worst delay (seconds)
+    over the seeds that detected it. Rows in first-seen order.
+
+    >>> sc = lambda r, d: {"regime": "divergence", "labelled": True, "recall": r, "precision": 1.0, "delay_s": d}
+    >>> res = {("decode_heavy", s, "lmetric", "detector"): {"scores": [sc(r, d)]}
+    ...        for s, r, d in ((0, 0.5, 30.0), (1, 0.0, None), (2, 0.7, 10.0))}
+    >>> row = detection_summary(res)[0]
+    >>> row["detected"], row["seeds"], row["recall_median"], row["delay_median_s"], row["delay_worst_s"]
+    (2, 3, 0.5, 20.0, 30.0)
+    """
+    groups: dict[tuple, list[dict]] = {}
+    for (fam, seed, sc, variant), res in results.items():
+        if variant != "detector":
+            continue
+        for x in res.get("scores", []):
+            if x["labelled"]:
+                groups.setdefault((fam, sc, x["regime"]), []).append(x)
+    out = []
+    for (fam, sc, regime), xs in groups.items():
+        delays = [x["delay_s"] for x in xs if x["delay_s"] is not None]
+        rec = [x["recall"] for x in xs if x["recall"] is not None]
+        prec = [x["precision"] for x in xs if x["precision"] is not None]
+        out.append({"family": fam, "scorer": sc, "regime": regime, "seeds": len(xs), "detected": len(delays),
+                    "recall_median": float(np.median(rec)) if rec else None,
+                    "precision_median": float(np.median(prec)) if prec else None,
+                    "delay_median_s": float(np.median(delays)) if delays else None,
+                    "delay_worst_s": float(max(delays)) if delays else None})
     return out
