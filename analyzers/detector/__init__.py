@@ -2,6 +2,7 @@
 the router fall back while they last."""
 
 from .calibration import StepTimeCalibrator
+from .in_loop import DETECTOR_MODES, DetectorLoop, detector_summary
 from .monitor import RegimeMonitor
 from .policy import Action, MitigationPolicy
 from .regimes import (DivergenceDetector, HeterogeneityDetector, HotPrefixDetector, PaperHotspotDetector,
@@ -13,4 +14,4 @@ from .validate import RecordValidator
 __all__ = ["StepTimeCalibrator", "RegimeMonitor", "Action", "MitigationPolicy", "DivergenceDetector",
            "HeterogeneityDetector", "HotPrefixDetector", "PaperHotspotDetector", "RegimeDetector", "SaturationDetector",
            "StalenessDetector", "Transition", "ZeroFactorDetector", "default_detectors", "BernoulliCusum", "Hysteresis",
-           "RecordValidator"]
+           "RecordValidator", "DETECTOR_MODES", "DetectorLoop", "detector_summary"]
