@@ -192,7 +192,7 @@ def test_sidecar_sim_source_takes_a_trace_file(tmp_path, capsys):
     ('{"timestamp": 0, "input_length": 100, "output_length": 3, "hash_ids": [1]}\nnot json\n', "t.jsonl",
      "t.jsonl:2: not valid JSON"),
     (b"\xff\xfe\x00\n", "bin.jsonl", "bin.jsonl: not UTF-8 text"),
-    ("TIMESTAMP,ContextTokens,GeneratedTokens\n", "a.csv", "a.csv"),
+    ("TIMESTAMP,ContextTokens,GeneratedTokens\n", "a.csv", "a.csv: the trace has no requests"),
     ("hello\n", "notes.txt", "notes.txt: unknown trace format"),
     (None, "empty_dir", "empty_dir: no conversation JSON files found"),
 ])
