@@ -20,10 +20,9 @@ from typing import Sequence
 
 from analyzers.argcheck import (Parser, check_finite_params, nonneg_int, positive_float, positive_int,
                                readable_file, writable_dir)
+from analyzers.detector.in_loop import DETECTOR_MODES, DetectorLoop
 from analyzers.router.scorers import GENERIC_PARAMS, SCORERS, parse_params
 from analyzers.telemetry.schema import JsonlWriter
-
-from analyzers.detector.in_loop import DETECTOR_MODES, DetectorLoop
 
 from .metrics import per_instance, summarise
 from .profiles import PROFILES
