@@ -68,9 +68,12 @@ def test_act_writes_a_time_ordered_log_and_a_summary_that_counts_it(runs):
     times = [e["time"] for e in events]
     assert times == sorted(times)
     acts = [a for _, _, a in _actions(events)]
-    # the scenario does what the comment above ROUTING says (else the checks below prove little)
-    assert {r for _, r, _, _ in _transitions(events)} >= {"divergence", "staleness", "saturation"}
-    assert "scorer -> lmetric" in acts and "commit-time updates on" in acts and "alert (enter)" in acts
+    # the scenario does what the comment above ROUTING says (else the checks below prove little);
+    # which fallback scorer the policy picks is the policy's business: any switch away from the base
+    switches = [(t, a[len("scorer -> "):].split("{")[0]) for t, _, a in _actions(events) if a.startswith("scorer -> ")]
+    assert {r for _, r, _, _ in _transitions(events)} >= {"staleness", "saturation"}
+    assert switches and switches[0][1] != "lmetric-noqueue"
+    assert "commit-time updates on" in acts and "alert (enter)" in acts
     d = json.loads((out / "summary.json").read_text())["detector"]
     assert d["mode"] == "act" and d["decisions"] == 800 and d["file"] == "detector.jsonl"
     per = {}
@@ -78,13 +81,16 @@ def test_act_writes_a_time_ordered_log_and_a_summary_that_counts_it(runs):
         per.setdefault(r, {}).setdefault(k, 0)
         per[r][k] += 1
     assert d["transitions"] == per and d["actions"] == len(acts)
-    assert d["base_scorer"] == "lmetric-noqueue" and d["final_scorer"] == "lmetric" and d["commit_updates_at_end"]
-    assert d["divergence_judges"] == "lmetric-noqueue" and "divergence" in d["active_at_end"]
-    # the router really switched live: decisions after the fallback name the reference product
-    t_switch = next(t for t, _, a in _actions(events) if a == "scorer -> lmetric")
+    assert d["base_scorer"] == "lmetric-noqueue" and d["final_scorer"] == switches[-1][1] and d["commit_updates_at_end"]
+    assert d["divergence_judges"] == "lmetric-noqueue"
+    # the router really switched live: every decision names the scorer in force when it was made
+    # (decisions at the very time of a switch are skipped: the switch follows the record that caused it)
     dec = [r for r in _lines(out / "telemetry.jsonl") if r["kind"] == "decision"]
-    assert {r["scorer"] for r in dec if r["time"] < t_switch} == {"lmetric-noqueue"}
-    assert {r["scorer"] for r in dec if r["time"] > t_switch} == {"lmetric"}
+    at = {t for t, _ in switches}
+    in_force = [next((n for t, n in reversed(switches) if t < r["time"]), "lmetric-noqueue") for r in dec]
+    assert [r["scorer"] for r in dec if r["time"] not in at] == [n for r, n in zip(dec, in_force) if r["time"] not in at]
+    # a real part of the run was rerouted (509 of the 800 decisions when this test was written)
+    assert sum(r["scorer"] != "lmetric-noqueue" for r in dec) > 100
 
 
 def test_act_equals_run_closed_loop_on_the_same_requests(runs):
