@@ -59,8 +59,8 @@ class DetectorLoop:
         policy = MitigationPolicy(router) if mode == "act" else None
         self.monitor = RegimeMonitor(n_instances, policy=policy, budget=budget)
         div = self.monitor.by_regime.get("divergence")
-        if div is not None and router.name in FAMILIES:
-            div.family = router.name  # the same rule in both modes (the monitor sets it only with a policy)
+        if div is not None:  # the same rule in both modes (the monitor sets it only with a policy)
+            div.family = router.name if router.name in FAMILIES else "lmetric"
         self.judged = None if div is None else div.family
         self.events: list[dict] = []
         self._actions_seen = 0
