@@ -101,6 +101,22 @@ def exact_value(v) -> Fraction:
     return q if f > 0 else -q
 
 
+def _float_gt(lhs: float, rhs: float) -> bool | None:
+    """``lhs > rhs`` decided in floating point when the two are far enough apart that
+    rounding cannot flip it (relative gap above 1e-9, some 10^6 times the error of the
+    few float operations behind ``lhs``); ``None`` near the boundary, where the caller
+    decides exactly. Only a speed-up: results are those of the exact comparison.
+
+    >>> _float_gt(3.0, 1.0), _float_gt(1.0, 3.0), _float_gt(0.1 + 0.2, 0.3)
+    (True, False, None)
+    """
+    if not (math.isfinite(lhs) and math.isfinite(rhs)):
+        return None
+    if abs(lhs - rhs) > 1e-9 * max(abs(lhs), abs(rhs), 1.0):
+        return lhs > rhs
+    return None
+
+
 def _exact_array(a) -> np.ndarray:
     """Object array of Fractions (0-d for a scalar)."""
     arr = np.asarray(a, dtype=object)
@@ -264,6 +280,9 @@ def hot_prefix_condition(share: float, holders: int, instances: int) -> bool:
     """
     if instances <= 0 or not 0 <= holders <= instances:
         raise ValueError("need 0 <= holders <= instances and instances > 0")
+    fast = _float_gt(float(share) * instances, float(holders)) if not isinstance(share, Fraction) else None
+    if fast is not None:
+        return not fast
     return exact_value(share) * instances <= holders
 
 
@@ -377,14 +396,31 @@ def herding_window(x_i: float, y_i: float, runner_up: float, p: float) -> int:
     >>> herding_window(x_i=1, y_i=1, runner_up=4, p=1)   # m+ = 1 exactly: (1+1)(1+1) = 4 ties
     2
     """
-    x, y, s, pp = (exact_value(v) for v in (x_i, y_i, runner_up, p))
+    args = (x_i, y_i, runner_up, p)
+    if any(isinstance(v, Fraction) for v in args):
+        fl = None   # exact arguments: always the exact comparison
+        x, y, s, pp = (exact_value(v) for v in args)
+    else:
+        fl = tuple(float(v) for v in args)
+        bad = next((v for v in fl if not math.isfinite(v)), None)
+        if bad is not None:
+            raise ValueError(f"need a finite number, got {bad!r}")
+        x, y, s, pp = fl   # replaced by exact values only if a comparison lands near its boundary
     if pp < 0 or x < 0 or y < 0:
         raise ValueError("x_i, y_i and p must be non-negative")
     if pp == 0 and x == 0:
         return math.inf  # type: ignore[return-value]  # score never grows: absorbs everything
+    exact: list = [] if fl is not None else [x, y, s, pp]
 
     def moved(m: int) -> bool:  # g(m) > 0: after m commits the runner-up wins
-        return (x + m * pp) * (y + m) > s
+        if fl is not None:
+            fast = _float_gt((fl[0] + m * fl[3]) * (fl[1] + m), fl[2])
+            if fast is not None:
+                return fast
+        if not exact:
+            exact.extend(exact_value(v) for v in args)
+        ex, ey, es, ep = exact
+        return (ex + m * ep) * (ey + m) > es
 
     # g is increasing: exponential search for a moved m, then bisection (exact, no float root)
     lo, hi = 0, 1
@@ -408,6 +444,10 @@ def herds(arrival_rate: float, snapshot_age: float, window: float) -> bool:
     """
     if window == math.inf:
         return False
+    if not any(isinstance(v, Fraction) for v in (arrival_rate, snapshot_age, window)):
+        fast = _float_gt(float(arrival_rate) * float(snapshot_age), float(window))
+        if fast is not None:
+            return fast
     return exact_value(arrival_rate) * exact_value(snapshot_age) > exact_value(window)
 
 

@@ -26,7 +26,7 @@ True
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import IO, Iterable
 
 __all__ = ["InstanceSnapshot", "RoutingDecision", "record_from_dict", "write_jsonl", "JsonlWriter"]
@@ -39,7 +39,13 @@ class _Record:
     kind = "record"
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, **asdict(self)}
+        # the fields are numbers, strings and flat lists of numbers: a shallow copy of each
+        # list gives what dataclasses.asdict gives, ~10x faster (records are converted per event)
+        out = {"kind": self.kind}
+        for name in self.__dataclass_fields__:
+            v = getattr(self, name)
+            out[name] = list(v) if isinstance(v, list) else v
+        return out
 
     @classmethod
     def from_dict(cls, d: dict):
