@@ -306,9 +306,11 @@ def main(argv: Sequence[str] | None = None, prog: str = "lmetric detector evalua
     p = Parser(prog=prog, description="Score the regime detectors on labelled scenarios, randomised scenarios "
                "(median and worst case over seeds) and real traces. Profiles -- "
                + "; ".join(f"{k}: {_describe(v)}" for k, v in PROFILES.items())
-               + ". The judgement run of the issue's targets is --profile judgement (--seeds 20).")
+               + ". Cost: quick is 67 runs, ~180 s of CPU (~1.5 min with --jobs 2 on two idle cores); "
+               "judgement is ~1,300 runs, ~55 min of CPU (~30 min with --jobs 2), resumable from the cache. "
+               "The judgement run of the issue's targets is --profile judgement (--seeds 20).")
     p.add_argument("--profile", choices=tuple(PROFILES), default="quick",
-                   help="what runs unless the flags below say otherwise (default: quick, <= 3 min on 2 cores)")
+                   help="what runs unless the flags below say otherwise (default: quick)")
     p.add_argument("--scenarios", default=None, help=f"labelled scenarios, comma-separated ('' for none): "
                    f"{', '.join(SCENARIOS)}")
     p.add_argument("--labelled-runs", choices=LABELLED_RUNS, default=None,
