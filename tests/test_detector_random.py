@@ -1,6 +1,7 @@
 """Randomised scenarios (analyzers/detector/random_scenarios.py) and the randomised
 evaluation's arithmetic and targets (analyzers/detector/random_eval.py)."""
 
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -219,3 +220,11 @@ def test_an_ablation_run_takes_only_its_own_action():
     assert all(a.regime == "staleness" for a in stale.monitor.policy.actions)
     assert any(t.regime == "heterogeneity" for t in stale.monitor.transitions)
     assert stale.router.name == "lmetric" and het.router.name == "lmetric-speed"
+
+
+def test_a_seed_without_a_ratio_is_left_out_of_median_and_worst():
+    ok = Outcome("clean", 0, "lmetric", 1.0, 1.01, 0.9, 300.0, 0, 10_000, {})
+    empty = replace(ok, seed=1, plain_p99=0.0)  # e.g. no finished request: no P99 to compare with
+    assert math.isnan(empty.vs_plain)
+    (s,) = summarise([ok, empty])
+    assert s.seeds == 2 and s.vs_plain == (pytest.approx(0.01), pytest.approx(0.01), 0)

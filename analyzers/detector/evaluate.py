@@ -12,7 +12,12 @@ neither, leaving room for the exit test and the minimum dwell):
 End to end: TTFT/TPOT (mean, P99) of plain LMetric, LMetric + our detector, LMetric +
 the paper's detector, and the best linear λ of a grid (by P99 TTFT).
 
-``lmetric detector evaluate`` prints both tables and writes plots.
+Randomised scenarios (:mod:`.random_scenarios`, :mod:`.random_eval`): per family and base
+scorer, the median and worst case over seeds of the detector vs plain, vs the best λ, and
+false alarms on ``clean``; ablation rows run one action alone (``+only <regime>``).
+
+``lmetric detector evaluate`` prints the tables and writes ``report.json``, ``runs.jsonl``
+and a plot; ``--profile quick`` (default) or ``judgement`` says what runs.
 """
 
 from __future__ import annotations
@@ -306,9 +311,11 @@ def main(argv: Sequence[str] | None = None, prog: str = "lmetric detector evalua
     p = Parser(prog=prog, description="Score the regime detectors on labelled scenarios, randomised scenarios "
                "(median and worst case over seeds) and real traces. Profiles -- "
                + "; ".join(f"{k}: {_describe(v)}" for k, v in PROFILES.items())
-               + ". The judgement run of the issue's targets is --profile judgement (--seeds 20).")
+               + ". Cost: quick is 67 runs, ~180 s of CPU (~1.5 min with --jobs 2 on two idle cores); "
+               "judgement is ~1,300 runs, ~55 min of CPU (~30 min with --jobs 2), resumable from the cache. "
+               "The judgement run of the issue's targets is --profile judgement (--seeds 20).")
     p.add_argument("--profile", choices=tuple(PROFILES), default="quick",
-                   help="what runs unless the flags below say otherwise (default: quick, <= 3 min on 2 cores)")
+                   help="what runs unless the flags below say otherwise (default: quick)")
     p.add_argument("--scenarios", default=None, help=f"labelled scenarios, comma-separated ('' for none): "
                    f"{', '.join(SCENARIOS)}")
     p.add_argument("--labelled-runs", choices=LABELLED_RUNS, default=None,

@@ -29,6 +29,7 @@ clean / lmetric: (c) false alarms per 10k decisions over 3 seeds: median 0.00, w
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Mapping, Sequence
 
@@ -79,6 +80,11 @@ def random_tasks(families: Sequence[str], seeds: Sequence[int], scorers: Sequenc
     return out
 
 
+def _rel(a: float, b: float) -> float:
+    """``a / b - 1``; NaN when ``b`` is not a positive finite number (no ratio to report)."""
+    return a / b - 1.0 if b > 0 and math.isfinite(b) else float("nan")
+
+
 @dataclass(frozen=True)
 class Outcome:
     """One (family, seed, scorer): P99 TTFT of plain, detector and the best λ; false alarms."""
@@ -98,15 +104,15 @@ class Outcome:
 
     @property
     def vs_plain(self) -> float:
-        return self.detector_p99 / self.plain_p99 - 1.0
+        return _rel(self.detector_p99, self.plain_p99)
 
     @property
     def plain_gap(self) -> float:
-        return self.plain_p99 / self.best_p99 - 1.0
+        return _rel(self.plain_p99, self.best_p99)
 
     @property
     def vs_best(self) -> float:
-        return self.detector_p99 / self.best_p99 - 1.0
+        return _rel(self.detector_p99, self.best_p99)
 
     @property
     def fa_per_10k(self) -> float:
@@ -141,16 +147,19 @@ def outcomes(results: Mapping[tuple, dict]) -> list[Outcome]:
 
 
 def median_worst(values: Sequence[float], seeds: Sequence[int] | None = None) -> tuple[float, float, int | None]:
-    """``(median, worst = max, seed of the worst)`` (NaN, NaN, None for no values).
+    """``(median, worst = max, seed of the worst)`` over the values that are not NaN
+    (NaN, NaN, None when none is).
 
-    >>> median_worst([0.1, -0.2, 0.3], [4, 5, 6])
-    (0.1, 0.3, 6)
+    >>> median_worst([0.1, -0.2, 0.3], [4, 5, 6]), median_worst([float("nan"), 0.2], [1, 2])
+    ((0.1, 0.3, 6), (0.2, 0.2, 2))
     """
-    if not len(values):
-        return float("nan"), float("nan"), None
     v = np.asarray(values, float)
-    i = int(np.argmax(v))
-    return float(np.median(v)), float(v[i]), (None if seeds is None else int(seeds[i]))
+    ok = ~np.isnan(v)
+    if not ok.any():
+        return float("nan"), float("nan"), None
+    idx = np.flatnonzero(ok)
+    i = int(idx[np.argmax(v[ok])])
+    return float(np.median(v[ok])), float(v[i]), (None if seeds is None else int(seeds[i]))
 
 
 @dataclass(frozen=True)
