@@ -196,6 +196,9 @@ def main(argv: Sequence[str] | None = None, prog: str = "lmetric serve") -> int:
     server = uvicorn.Server(config)
     try:
         server.run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn re-raises the SIGINT it handled once it has shut down
+        print(f"{prog}: interrupted, stopped", file=sys.stderr, flush=True)
+        return 130
     finally:
         sock.close()
     return 0
