@@ -49,22 +49,30 @@ class _RefApprox:
             else:
                 lru[h] = None
                 self.holders[h] = self.holders.get(h, 0) | (1 << inst)
-        while len(lru) > self.cap:
+        self.trim(inst, self.cap)
+
+    def trim(self, inst, keep):
+        lru, n = self.lru[inst], 0
+        while len(lru) > keep:
             old, _ = lru.popitem(last=False)
             m = self.holders[old] & ~(1 << inst)
             if m:
                 self.holders[old] = m
             else:
                 del self.holders[old]
+            n += 1
+        return n
 
 
 ops = st.lists(st.tuples(st.integers(0, 5), st.integers(0, 7), st.integers(1, 90), st.integers(0, 200)),
                min_size=1, max_size=40)
 
 
-@given(ops=ops, cap=st.integers(1, 120), n=st.integers(1, 6))
-def test_fast_approx_index_equals_reference(ops, cap, n):
-    fast, ref = ApproxPrefixIndex(n, cap), _RefApprox(n, cap)
+@given(ops=ops, cap=st.integers(1, 120), n=st.integers(1, 6), group=st.sampled_from([16, 1, 3, 4]))
+def test_fast_approx_index_equals_reference(ops, cap, n, group):
+    """Group sizes 1, 3 and 4 put many group boundaries (and evictions that break
+    groups) into prompts of at most 90 blocks; 16 is the default."""
+    fast, ref = ApproxPrefixIndex(n, cap, group_blocks=group), _RefApprox(n, cap)
     # prompts: one of 8 "conversations" truncated at a random length; blocks chain through a shared system part
     convs = [[10_000 + j for j in range(20)] + [c * 1000 + j for j in range(70)] for c in range(8)]
     for inst, conv, length, limit in ops:
@@ -75,7 +83,12 @@ def test_fast_approx_index_equals_reference(ops, cap, n):
         fast.insert(inst, hashes, present=int(fast.match(hashes)[inst]))  # as the router calls it
         ref.insert(inst, hashes)
         assert list(fast._lru[inst]) == list(ref.lru[inst])
-        assert fast._holders == ref.holders
+        assert fast.holders() == ref.holders
+        if limit % 7 == 0:  # the proxy's correction path, on both
+            assert fast.trim(inst, cap // 2) == ref.trim(inst, cap // 2)
+        for other in convs:  # every conversation, at every length that ends a group or not
+            for cut in (len(other), 47, 48, 20, 5):
+                assert fast.match(other[:cut]).tolist() == ref.match(other[:cut]).tolist()
 
 
 @given(st.lists(st.tuples(st.booleans(), st.integers(0, 3), st.lists(st.integers(0, 30), max_size=30)), max_size=30),
