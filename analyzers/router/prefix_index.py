@@ -25,9 +25,9 @@ Both cap the hit the way the engine does when asked (``cap_tokens``).
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections import deque
-from itertools import accumulate, chain, compress, count, islice, repeat
-from operator import and_, itemgetter, neg, not_, or_
+from collections import OrderedDict, deque
+from itertools import accumulate, compress, count, islice, repeat
+from operator import and_, eq, itemgetter, mod, neg, not_, or_
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -121,27 +121,30 @@ class ExactPrefixIndex(_BitmaskIndex):
 class ApproxPrefixIndex:
     """The router's guess of each cache: prompts it routed, LRU-bounded per instance.
 
-    Per instance an LRU of the block hashes it was sent: a plain ``dict`` in the order
-    of their last use (a use pops and re-adds the hash, eviction takes the first ones);
-    nothing per block is shared between instances. Lookups skip
-    whole *groups* of ``G = group_blocks`` blocks: a group (blocks ``gG .. gG + G - 1``
-    of a prompt) is keyed by the hash of its last block, and ``groups[key]`` holds the
-    instances known to cache all ``G`` of its blocks, so a full hit of ``n`` blocks
-    costs ``n / G`` lookups; where an instance's bit is missing, that group (and the
-    partial group at the end) is checked block by block in the instance's own LRU,
-    so the result is exactly the block-level match whatever the group bits say, as long
-    as they are *sound* (a set bit means all ``G`` blocks are held).
+    Per instance an LRU (``OrderedDict``, least recently used first) mapping each block
+    hash it was sent to the block's position in its prompt; nothing per block is shared
+    between instances. Lookups skip whole *groups* of ``G = group_blocks`` blocks: a
+    group (blocks ``gG .. gG + G - 1`` of a prompt) is keyed by the hash of its last
+    block ``z``, and ``groups[z]`` holds the instances known to cache all ``G`` of its
+    blocks, so a full hit of ``n`` blocks costs ``n / G`` lookups. Where an instance's
+    bit is missing (or not trusted, below) that group, and the partial group at the end,
+    are checked block by block in the instance's own LRU, so the answer is exactly the
+    block-level match as long as every *trusted* set bit is true.
 
-    Soundness needs the hashes to be prefix-chained (a hash identifies its whole prefix
-    and its position, as :class:`~analyzers.router.hashing.BlockHasher`'s do): every
-    prompt containing a group's last block ``z`` contains the whole group. Each LRU entry
-    remembers the group key it had in the prompt that last touched it, and evicting it
-    clears that group's bit. A block ``b`` of a group whose last touch did not contain
-    ``z`` was touched after ``z`` (any touch of ``z`` touches ``b``), so ``z`` is older,
-    is evicted first and clears the bit before ``b`` goes; nothing sets it again
-    without touching ``b``. Inserts set the bits of the prompt's full groups; a
-    block-by-block check that finds a whole group held sets it too (a repair).
-    Short or non-chained inputs of fewer than ``G`` blocks only use the block path.
+    Why the bits can be trusted. The hashes must be prefix-chained (a hash identifies
+    its whole prefix, hence its position, as :class:`~analyzers.router.hashing.BlockHasher`'s
+    do), so every prompt containing ``z`` contains its whole group. An insert sets the
+    bits of the prompt's full groups; evicting ``z`` clears its group's bit. A group can
+    then be wrong only if a block ``b`` before ``z`` was evicted while ``z`` stays: ``b``
+    is older than ``z``, so both were last touched by the same insert (a later touch of
+    ``z`` would have touched ``b`` too), whose blocks sit together in the LRU in prompt
+    order; eviction takes the oldest first, so the oldest block left — the LRU's front
+    — lies in that group, strictly after its first position. So after every eviction
+    the front is remembered when its position is not a multiple of ``G``, and a lookup
+    whose prompt contains that block does not trust that instance's bit for the group
+    around it (at most one such group per instance). A block-by-block check that finds
+    a whole group held sets its bit (a repair; the same argument covers it).
+    Inputs of fewer than ``G`` blocks (or non-chained ones that short) only use the block path.
     """
 
     def __init__(self, n_instances: int, capacity_blocks: int, group_blocks: int = 16):
@@ -154,26 +157,35 @@ class ApproxPrefixIndex:
         self.n = n_instances
         self.capacity = capacity_blocks
         self.group = group_blocks
-        # per instance: block hash -> key of its group in the prompt that last touched it (None: partial group)
-        self._lru: list[dict[int, int | None]] = [{} for _ in range(n_instances)]
-        self._groups: dict[int, int] = {}  # group key -> bitmask of instances holding all its blocks
+        self._lru: list[OrderedDict[int, int]] = [OrderedDict() for _ in range(n_instances)]  # hash -> position
+        self._groups: dict[int, int] = {}  # group key (its last block's hash) -> bitmask of instances holding it all
+        self._front: dict[int, tuple[int, int]] = {}  # instance -> (hash, position) of its LRU front, if mid-group
 
     def insert(self, inst: int, hashes: Sequence[int], present: int = 0) -> None:
         """Record that ``inst`` now caches ``hashes`` (most recently used, in order):
         for each hash in order, "insert it if missing, then move it to the most recent
-        end", then evict the least recently used beyond ``capacity``. C-level bulk
-        operations throughout: one pop and one store per block, one group-mask update
-        per full group. ``present`` (how many leading hashes a match just found
-        on ``inst``) is accepted for compatibility and not needed."""
+        end", then evict the least recently used beyond ``capacity``. ``present``: how
+        many leading hashes a match just found on ``inst`` (only moved, not looked up
+        again; a wrong count is detected and costs a slower path, never a wrong state).
+        C-level bulk operations: one move per block, one store per new block, one mask
+        update per full group."""
         lru = self._lru[inst]
-        g = self.group
         n = len(hashes)
+        present = min(max(int(present), 0), n)
+        try:
+            deque(map(lru.move_to_end, islice(hashes, present)), maxlen=0)
+        except KeyError:  # not all present after all: the general path below moves everything again
+            present = 0
+        if present < n:
+            rest = hashes[present:]
+            before = len(lru)
+            lru.update(zip(rest, range(present, n)))
+            if len(lru) - before < len(rest):  # some were cached already: move them (and the rest) in order
+                deque(map(lru.move_to_end, rest), maxlen=0)
+        g = self.group
         full = n - n % g
-        keys = hashes[g - 1:full:g]
-        vals = chain(chain.from_iterable(map(repeat, keys, repeat(g, len(keys)))), repeat(None, n - full))
-        deque(map(lru.pop, hashes, repeat(None, n)), maxlen=0)  # a plain dict keeps insertion order:
-        lru.update(zip(hashes, vals))                            # popped and re-added = most recent
         if full:
+            keys = hashes[g - 1:full:g]
             groups = self._groups
             bit = 1 << inst
             groups.update(zip(keys, map(or_, map(groups.get, keys, repeat(0, len(keys))), repeat(bit, len(keys)))))
@@ -182,32 +194,37 @@ class ApproxPrefixIndex:
             self._evict(inst, extra)
 
     def _evict(self, inst: int, k: int) -> None:
-        """Drop ``inst``'s ``k`` least recently used hashes and the group bits they break."""
+        """Drop ``inst``'s ``k`` least recently used hashes, clear the groups whose last
+        block went, and remember the new front when it is mid-group."""
         lru = self._lru[inst]
-        old = list(islice(lru.items(), k))
-        deque(map(lru.__delitem__, map(itemgetter(0), old)), maxlen=0)
-        keys = dict.fromkeys(map(itemgetter(1), old))
-        keys.pop(None, None)
+        g = self.group
+        old = [lru.popitem(last=False) for _ in range(k)]
+        ends = compress(map(itemgetter(0), old), map(eq, map(mod, map(itemgetter(1), old), repeat(g)), repeat(g - 1)))
         groups = self._groups
         keep = ~(1 << inst)
-        for key in keys:
-            m = groups.get(key)
+        for z in ends:
+            m = groups.get(z)
             if m is not None:
                 m &= keep
                 if m:
-                    groups[key] = m
+                    groups[z] = m
                 else:
-                    del groups[key]
+                    del groups[z]
+        front = next(iter(lru.items()), None)
+        if front is not None and front[1] % g:
+            self._front[inst] = front
+        else:
+            self._front.pop(inst, None)
 
     def match(self, hashes: Sequence[int], limit: int | None = None, among: int | None = None) -> np.ndarray:
         """Matched leading blocks per instance (stops at each instance's first miss);
         with ``among`` (a bitmask of instances) only those are matched, the others get 0.
 
-        Groups first: the running intersection of the group masks (``itertools.accumulate``)
-        finds the first group some alive instance is not known to hold in full; those
-        instances are checked block by block in that group (a miss ends their match, a
-        full group repairs the bit) and the walk goes on from the next group. The blocks
-        after the last full group are checked block by block."""
+        Groups first: the running intersection of the (trusted) group masks
+        (``itertools.accumulate``) finds the first group some alive instance is not known
+        to hold in full; those instances are checked block by block in that group (a
+        miss ends their match, a full group repairs the bit) and the walk goes on from
+        the next group. The blocks after the last full group are checked block by block."""
         out = np.zeros(self.n, dtype=np.int64)
         alive = (1 << self.n) - 1 if among is None else among & ((1 << self.n) - 1)
         n = len(hashes) if limit is None else max(min(limit, len(hashes)), 0)
@@ -217,11 +234,18 @@ class ApproxPrefixIndex:
         lrus = self._lru
         groups = self._groups
         ng = n // g
+        distrust: dict[int, int] = {}  # group index -> instances whose bit there is not trusted
+        for inst, (h, pos) in self._front.items():
+            if pos < ng * g and (alive >> inst) & 1 and hashes[pos] == h:
+                distrust[pos // g] = distrust.get(pos // g, 0) | (1 << inst)
         i = 0  # next group to examine
         while i < ng and alive:
             end = min(i + 32, ng)
-            keys = hashes[i * g + g - 1:end * g:g]
-            acc = list(accumulate(map(groups.get, keys, repeat(0, len(keys))), and_, initial=alive))
+            masks = list(map(groups.get, hashes[i * g + g - 1:end * g:g], repeat(0, end - i)))
+            for gi, m in distrust.items():
+                if i <= gi < end:
+                    masks[gi - i] &= ~m
+            acc = list(accumulate(masks, and_, initial=alive))
             if acc[-1] == alive:
                 i = end
                 continue
