@@ -133,26 +133,3 @@ def test_cli_port_zero_prints_url_and_serves(tmp_path):
         proc.wait(10)
         proc.stdout.close()
         fake.stop()
-
-
-def test_upstream_pool_is_warmed_ahead_of_concurrency():
-    """A request that takes a backend's in-flight count past the level warmed so far starts
-    max(2, in-flight // 4) background connections (GET /health); requests within that level
-    start none. Accounting returns to 0 and nothing is left open."""
-    fake = FakeBackend("w", chunks=2, delay=0.01).start()
-    px = ProxyThread(ServeConfig(backends=[fake.url], detector="off", scrape_interval=5.0, health_interval=5.0,
-                                 read_timeout=5.0)).start()
-    body = {"model": "fake", "messages": [{"role": "user", "content": "warm"}], "stream": True}
-    try:
-        with httpx.Client(base_url=px.url, timeout=10.0) as c:
-            for i in range(3):
-                with c.stream("POST", "/v1/chat/completions", json=body) as r:
-                    assert r.status_code == 200 and r.read().rstrip().endswith(b"data: [DONE]")
-                # the first request (in-flight 1 > 0 warmed) opens 2; the next two stay within 1 + 2
-                assert wait_until(lambda: px.proxy.preconnects == 2 and not px.proxy._warm_tasks, 5.0), \
-                    (i, px.proxy.preconnects)
-        assert px.proxy._pool_ahead == {fake.url: 3}
-        assert wait_until(lambda: px.proxy.fleet.inflight == 0 and px.proxy.upstream_open == 0, 5.0)
-    finally:
-        px.stop()
-        fake.stop()
