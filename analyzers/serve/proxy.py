@@ -152,9 +152,6 @@ class Proxy:
         self.upstream_open = 0  # upstream responses not yet released or closed (0 when idle: no leak)
         self.kv_subscribers: dict = {}
         self._last_decision_time = 0.0
-        self._pool_ahead: dict[str, int] = {}  # per backend: in-flight count the upstream pool is warmed up to
-        self._warm_tasks: set[asyncio.Task] = set()
-        self.preconnects = 0
 
     # ------------------------------------------------------------------ detector
     def _monitor_pair(self):
@@ -235,9 +232,6 @@ class Proxy:
                 self.log(f"prefix blocks of {bs} tokens (the engines' block size)")
 
     async def close(self) -> None:
-        for t in list(self._warm_tasks):
-            t.cancel()
-        await asyncio.gather(*self._warm_tasks, return_exceptions=True)
         if self.session is not None:
             await self.session.close()
         probe = getattr(self, "_probe", None)
@@ -343,34 +337,6 @@ class Proxy:
                               prefix_class=hashes[0] if hashes else None)
         asyncio.get_running_loop().call_soon(self.observe, rec)
 
-    def _warm_pool(self, url: str, inflight: int) -> None:
-        """Open upstream connections to ``url`` ahead of demand, off the request path.
-
-        aiohttp keeps one idle keep-alive connection per finished request, so a backend's
-        pool holds as many connections as its peak concurrency so far; a request that
-        takes the concurrency past that peak pays a TCP connect and aiohttp's connection
-        set-up on its own path to the first byte. When the proxy's in-flight count on
-        ``url`` passes the level warmed so far, ``max(2, inflight // 4)`` background
-        ``GET /health`` requests (concurrent, so each needs its own connection; their
-        connections return to the pool when answered) raise the pool above it. Errors are
-        ignored (the health loop judges backends); each is bounded by the client's timeouts."""
-        if inflight <= self._pool_ahead.get(url, 0) or self.session is None:
-            return
-        extra = max(2, inflight // 4)
-        self._pool_ahead[url] = inflight + extra
-        for _ in range(extra):
-            t = asyncio.ensure_future(self._preconnect(url))
-            self._warm_tasks.add(t)
-            t.add_done_callback(self._warm_tasks.discard)
-
-    async def _preconnect(self, url: str) -> None:
-        try:
-            async with self.session.get(url + "/health") as r:
-                await r.read()
-            self.preconnects += 1
-        except (aiohttp.ClientError, TimeoutError, OSError, ValueError):
-            pass
-
     def backend_failed(self, url: str, why: str) -> None:
         b = self.fleet.by_url(url)
         if b is not None and b.healthy:
@@ -400,7 +366,6 @@ class Proxy:
                 raise
             now = time.perf_counter()
             self.metrics.decision.observe(now - t_dec)
-            self._warm_pool(dec.url, self.fleet.backends[dec.backend].inflight)
             if attempt == 0:
                 self.metrics.added.observe(now - t_arrival)
             else:
