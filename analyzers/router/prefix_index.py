@@ -143,7 +143,10 @@ class ApproxPrefixIndex:
     the front is remembered when its position is not a multiple of ``G``, and a lookup
     whose prompt contains that block does not trust that instance's bit for the group
     around it (at most one such group per instance). A block-by-block check that finds
-    a whole group held sets its bit (a repair; the same argument covers it).
+    a whole group held sets its bit (a repair; the same argument covers it). Block-by-block
+    checks of several instances in one group (a prefix many instances cache that ends
+    inside a group) start from the runs earlier checks found (:meth:`_runs`), guarded by
+    the same front rule, so they cost about one probe per block plus two per instance.
     Inputs of fewer than ``G`` blocks (or non-chained ones that short) only use the block path.
     """
 
@@ -160,6 +163,7 @@ class ApproxPrefixIndex:
         self._lru: list[OrderedDict[int, int]] = [OrderedDict() for _ in range(n_instances)]  # hash -> position
         self._groups: dict[int, int] = {}  # group key (its last block's hash) -> bitmask of instances holding it all
         self._front: dict[int, tuple[int, int]] = {}  # instance -> (hash, position) of its LRU front, if mid-group
+        self._runs_seen: dict[int, int] = {}  # block hash -> instances that held its group from the start up to it
 
     def insert(self, inst: int, hashes: Sequence[int], present: int = 0) -> None:
         """Record that ``inst`` now caches ``hashes`` (most recently used, in order):
@@ -236,7 +240,7 @@ class ApproxPrefixIndex:
         ng = n // g
         distrust: dict[int, int] = {}  # group index -> instances whose bit there is not trusted
         for inst, (h, pos) in self._front.items():
-            if pos < ng * g and (alive >> inst) & 1 and hashes[pos] == h:
+            if pos < n and (alive >> inst) & 1 and hashes[pos] == h:
                 distrust[pos // g] = distrust.get(pos // g, 0) | (1 << inst)
         i = 0  # next group to examine
         while i < ng and alive:
@@ -252,13 +256,7 @@ class ApproxPrefixIndex:
             p = bisect_right(acc, -alive, key=neg)  # acc[p] is the first that lost bits: group i + p - 1
             i += p - 1
             lo = i * g
-            weak = alive ^ acc[p]
-            while weak:
-                low = weak & -weak
-                weak ^= low
-                inst = low.bit_length() - 1
-                lru = lrus[inst]
-                j = _first_miss(lru, hashes, lo, lo + g) if hashes[lo] in lru else lo
+            for low, inst, j in self._runs(hashes, lo, lo + g, alive ^ acc[p], distrust.get(i, 0)):
                 if j < lo + g:
                     out[inst] = j
                     alive ^= low
@@ -266,12 +264,61 @@ class ApproxPrefixIndex:
                     groups[hashes[lo + g - 1]] = groups.get(hashes[lo + g - 1], 0) | low
             i += 1
         lo = ng * g
-        while alive:
-            low = alive & -alive
-            alive ^= low
+        if lo < n and alive:
+            for _, inst, j in self._runs(hashes, lo, n, alive, distrust.get(ng, 0)):
+                out[inst] = j
+        else:
+            while alive:
+                low = alive & -alive
+                alive ^= low
+                out[low.bit_length() - 1] = n
+        return out
+
+    def _runs(self, hashes: Sequence[int], lo: int, hi: int, weak: int, untrusted: int) -> list[tuple[int, int, int]]:
+        """``(bit, instance, first missing position in [lo, hi))`` for each instance of
+        ``weak``, block by block in its own LRU (``lo`` starts a group).
+
+        With several instances to check, the runs learnt by earlier checks come first:
+        ``runs[h] = instances that held their group's blocks from its start up to h``.
+        Such a run is used only if ``h`` is still cached and the instance's group is not
+        distrusted (the front rule covers a run exactly as it covers a group: a block
+        evicted before ``h`` while ``h`` stays puts the front inside the group), so the
+        check starts after it; what a check finds is learnt in turn. Bounded: the table
+        is emptied when it passes 65,536 entries (only speed depends on it)."""
+        lrus = self._lru
+        runs = self._runs_seen
+        start: dict[int, int] = {}
+        rem = weak & ~untrusted
+        if rem & (rem - 1) and runs:  # two or more instances: one probe per block for all of them
+            probes = list(map(runs.get, hashes[lo:hi], repeat(0, hi - lo)))
+            for idx in range(hi - lo - 1, -1, -1):
+                m = probes[idx] & rem
+                if m:
+                    rem ^= m
+                    while m:
+                        low = m & -m
+                        m ^= low
+                        start[low.bit_length() - 1] = lo + idx + 1
+                    if not rem:
+                        break
+        out = []
+        learnt: dict[int, int] = {}  # run end -> instances
+        while weak:
+            low = weak & -weak
+            weak ^= low
             inst = low.bit_length() - 1
             lru = lrus[inst]
-            out[inst] = _first_miss(lru, hashes, lo, n) if lo < n and hashes[lo] in lru else lo if lo < n else n
+            s = start.get(inst, lo)
+            if s > lo and hashes[s - 1] not in lru:
+                s = lo
+            j = s if s == hi or hashes[s] not in lru else _first_miss(lru, hashes, s + 1, hi)
+            if j > lo:
+                learnt[j] = learnt.get(j, 0) | low
+            out.append((low, inst, j))
+        for j, m in learnt.items():
+            runs[hashes[j - 1]] = runs.get(hashes[j - 1], 0) | m
+        if len(runs) > 65_536:
+            runs.clear()
         return out
 
     def cached_tokens(self, hashes: Sequence[int], prompt_tokens: int) -> np.ndarray:
