@@ -202,7 +202,7 @@ class ApproxPrefixIndex:
         block went, and remember the new front when it is mid-group."""
         lru = self._lru[inst]
         g = self.group
-        old = [lru.popitem(last=False) for _ in range(k)]
+        old = list(map(lru.popitem, repeat(False, k)))  # popitem(last=False): the oldest first
         ends = compress(map(itemgetter(0), old), map(eq, map(mod, map(itemgetter(1), old), repeat(g)), repeat(g - 1)))
         groups = self._groups
         keep = ~(1 << inst)
