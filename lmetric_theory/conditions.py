@@ -132,22 +132,6 @@ def _float_gt(lhs: float, rhs: float) -> bool | None:
     return None
 
 
-def _float_gt(lhs: float, rhs: float) -> bool | None:
-    """``lhs > rhs`` decided in floating point when the two are far enough apart that
-    rounding cannot flip it (relative gap above 1e-9, some 10^6 times the error of the
-    few float operations behind ``lhs``); ``None`` near the boundary, where the caller
-    decides exactly. Only a speed-up: results are those of the exact comparison.
-
-    >>> _float_gt(3.0, 1.0), _float_gt(1.0, 3.0), _float_gt(0.1 + 0.2, 0.3)
-    (True, False, None)
-    """
-    if not (math.isfinite(lhs) and math.isfinite(rhs)):
-        return None
-    if abs(lhs - rhs) > 1e-9 * max(abs(lhs), abs(rhs), 1.0):
-        return lhs > rhs
-    return None
-
-
 def _exact_array(a) -> np.ndarray:
     """Object array of Fractions (0-d for a scalar)."""
     arr = np.asarray(a, dtype=object)
