@@ -64,14 +64,28 @@ __all__ = [
 ]
 
 
-def _simplest_between(lo: Fraction, hi: Fraction | None) -> Fraction:
-    """The fraction with the smallest denominator strictly inside ``(lo, hi)``
-    (``0 <= lo < hi``; ``hi=None`` is +infinity), by continued fractions."""
-    n = math.floor(lo)
-    if hi is None or n + 1 < hi:
-        return Fraction(n + 1)
-    inner = _simplest_between(1 / (hi - n), None if lo == n else 1 / (lo - n))
-    return n + 1 / inner
+def _simplest_between(lo_n: int, lo_d: int, hi_n: int, hi_d: int) -> tuple[int, int]:
+    """``(p, q)``: the fraction ``p/q`` (coprime) with the smallest denominator strictly
+    inside ``(lo_n/lo_d, hi_n/hi_d)`` (``0 <= lo < hi``, positive denominators;
+    ``hi_d = 0`` is +infinity), by continued fractions in integer arithmetic: with
+    ``n = floor(lo)``, the answer is ``n + 1`` if that is below ``hi``, else
+    ``n + 1/x`` for ``x`` the simplest fraction inside ``(1/(hi - n), 1/(lo - n))``.
+
+    >>> _simplest_between(1, 3, 1, 2), _simplest_between(0, 1, 0, 0)   # (1/3, 1/2) -> 2/5; (0, inf) -> 1
+    ((2, 5), (1, 1))
+    """
+    terms = []
+    while True:
+        n = lo_n // lo_d
+        if hi_d == 0 or (n + 1) * hi_d < hi_n:
+            p, q = n + 1, 1
+            break
+        terms.append(n)
+        r = lo_n - n * lo_d  # lo - n = r/lo_d; r = 0: 1/(lo - n) is +infinity
+        lo_n, lo_d, hi_n, hi_d = hi_d, hi_n - n * hi_d, lo_d, r
+    for n in reversed(terms):
+        p, q = n * p + q, p
+    return p, q
 
 
 def exact_value(v) -> Fraction:
@@ -95,10 +109,27 @@ def exact_value(v) -> Fraction:
     if f == 0:
         return Fraction(0)
     a = abs(f)
-    lo = (Fraction(a) + Fraction(math.nextafter(a, 0.0))) / 2
-    hi = (Fraction(a) + Fraction(math.nextafter(a, math.inf))) / 2
-    q = _simplest_between(lo, hi)
-    return q if f > 0 else -q
+    an, ad = a.as_integer_ratio()  # the rounding interval of a: halfway to each neighbour
+    ln, ld = math.nextafter(a, 0.0).as_integer_ratio()
+    hn, hd = math.nextafter(a, math.inf).as_integer_ratio()
+    p, q = _simplest_between(an * ld + ln * ad, 2 * ad * ld, an * hd + hn * ad, 2 * ad * hd)
+    return Fraction(p if f > 0 else -p, q)
+
+
+def _float_gt(lhs: float, rhs: float) -> bool | None:
+    """``lhs > rhs`` decided in floating point when the two are far enough apart that
+    rounding cannot flip it (relative gap above 1e-9, some 10^6 times the error of the
+    few float operations behind ``lhs``); ``None`` near the boundary, where the caller
+    decides exactly. Only a speed-up: results are those of the exact comparison.
+
+    >>> _float_gt(3.0, 1.0), _float_gt(1.0, 3.0), _float_gt(0.1 + 0.2, 0.3)
+    (True, False, None)
+    """
+    if not (math.isfinite(lhs) and math.isfinite(rhs)):
+        return None
+    if abs(lhs - rhs) > 1e-9 * max(abs(lhs), abs(rhs), 1.0):
+        return lhs > rhs
+    return None
 
 
 def _float_gt(lhs: float, rhs: float) -> bool | None:

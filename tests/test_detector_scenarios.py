@@ -17,13 +17,15 @@ FROZEN = {
     "clean": ({}, 17253),
     "hot_prefix": ({"hot_prefix": (None, 0.0, None, None, 0), "hot_prefix_paper": (None, 0.0, None, None, 0)}, 20708),
     "hot_prefix_port": ({"hot_prefix": (None, 0.0, None, None, 0), "hot_prefix_paper": (None, 0.0, None, None, 0),
-                         "divergence": (None, None, None, None, 4)}, 20726),
+                         "divergence": (None, None, None, None, 1)}, 20726),
     "heterogeneity": ({"heterogeneity": (1.0, 0.9397912533425343, 23.0, 698, 0)}, 17253),
     # staleness re-frozen (issue 10 item 3): windowed count rate, commit-time updates seen in the decisions
     "staleness": ({"staleness": (1.0, 0.9865084903465923, 0.7467274381442053, 25, 0),
                    "hot_prefix_paper": (None, None, None, None, 1)}, 4399),
-    "decode_heavy": ({"divergence": (1.0, 0.601063829787234, 74.35620801586606, 1826, 0)}, 14415),
-    "saturation": ({"saturation": (1.0, 0.8244127130354675, 23.0, 1906, 0),
+    # divergence, decode_heavy and saturation re-frozen (issue 10 item 3): per-class output quantiles,
+    # regret plus queue-blind evidence, fallbacks chosen by evidence (the saturation run's routing changed)
+    "decode_heavy": ({"divergence": (1.0, 0.5973813420621932, 77.68660086510715, 1912, 0)}, 14415),
+    "saturation": ({"saturation": (1.0, 0.8171349608475357, 23.0, 1906, 0),
                     "divergence": (None, None, None, None, 1)}, 16536),
 }
 

@@ -1,11 +1,14 @@
-"""The fast prefix index (bulk LRU insert, chunked match) against the plain reference
-implementation it replaced: same matches, same LRU contents, on random workloads."""
+"""The fast prefix indexes against the plain reference implementation they replaced: same
+matches, same LRU contents, on random workloads (the approximate index's group masks, with
+groups of 1, 3, 4 and 16 blocks, evictions and trims), plus the one case the group masks
+must not be trusted (a partial eviction inside a group)."""
 
 from __future__ import annotations
 
 from collections import OrderedDict
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -49,22 +52,30 @@ class _RefApprox:
             else:
                 lru[h] = None
                 self.holders[h] = self.holders.get(h, 0) | (1 << inst)
-        while len(lru) > self.cap:
+        self.trim(inst, self.cap)
+
+    def trim(self, inst, keep):
+        lru, n = self.lru[inst], 0
+        while len(lru) > keep:
             old, _ = lru.popitem(last=False)
             m = self.holders[old] & ~(1 << inst)
             if m:
                 self.holders[old] = m
             else:
                 del self.holders[old]
+            n += 1
+        return n
 
 
 ops = st.lists(st.tuples(st.integers(0, 5), st.integers(0, 7), st.integers(1, 90), st.integers(0, 200)),
                min_size=1, max_size=40)
 
 
-@given(ops=ops, cap=st.integers(1, 120), n=st.integers(1, 6))
-def test_fast_approx_index_equals_reference(ops, cap, n):
-    fast, ref = ApproxPrefixIndex(n, cap), _RefApprox(n, cap)
+@given(ops=ops, cap=st.integers(1, 120), n=st.integers(1, 6), group=st.sampled_from([16, 1, 3, 4]))
+def test_fast_approx_index_equals_reference(ops, cap, n, group):
+    """Group sizes 1, 3 and 4 put many group boundaries (and evictions that break
+    groups) into prompts of at most 90 blocks; 16 is the default."""
+    fast, ref = ApproxPrefixIndex(n, cap, group_blocks=group), _RefApprox(n, cap)
     # prompts: one of 8 "conversations" truncated at a random length; blocks chain through a shared system part
     convs = [[10_000 + j for j in range(20)] + [c * 1000 + j for j in range(70)] for c in range(8)]
     for inst, conv, length, limit in ops:
@@ -75,7 +86,12 @@ def test_fast_approx_index_equals_reference(ops, cap, n):
         fast.insert(inst, hashes, present=int(fast.match(hashes)[inst]))  # as the router calls it
         ref.insert(inst, hashes)
         assert list(fast._lru[inst]) == list(ref.lru[inst])
-        assert fast._holders == ref.holders
+        assert fast.holders() == ref.holders
+        if limit % 7 == 0:  # the proxy's correction path, on both
+            assert fast.trim(inst, cap // 2) == ref.trim(inst, cap // 2)
+        for other in convs:  # every conversation, at every length that ends a group or not
+            for cut in (len(other), 47, 48, 20, 5):
+                assert fast.match(other[:cut]).tolist() == ref.match(other[:cut]).tolist()
 
 
 @given(st.lists(st.tuples(st.booleans(), st.integers(0, 3), st.lists(st.integers(0, 30), max_size=30)), max_size=30),
@@ -102,3 +118,31 @@ def test_block_hasher_chains_and_extends():
     oh = h.hashes(other)
     assert oh[:31] == full[:31] and all(a != b for a, b in zip(oh[31:], full[31:]))  # 500 // 16 = 31
     assert BlockHasher(16, seed=4).hashes(toks) != full
+
+
+def test_group_bit_not_trusted_after_a_partial_eviction():
+    """Blocks 0-7 of a prompt in groups of 4; evicting its 6 oldest blocks leaves group 1
+    (blocks 4-7) with its bit set but blocks 4 and 5 gone. Re-sending blocks 0-3 makes
+    group 0 whole again, so only the front rule (the LRU front, block 6, sits inside
+    group 1) stops the lookup from claiming all 8 blocks: the true match is 4."""
+    prompt = [100 + j for j in range(8)]
+    idx, ref = ApproxPrefixIndex(2, 100, group_blocks=4), _RefApprox(2, 100)
+    for index in (idx, ref):
+        index.insert(0, prompt)
+        assert index.trim(0, 2) == 6
+        index.insert(0, prompt[:4])
+    assert ref.match(prompt).tolist() == [4, 0]
+    assert idx.match(prompt).tolist() == [4, 0]
+    idx.insert(0, prompt)  # the whole prompt again: all 8
+    assert idx.match(prompt).tolist() == [8, 0] and idx.size(0) == 8
+
+
+def test_approx_index_rejects_bad_sizes_and_reports_holders():
+    with pytest.raises(ValueError):
+        ApproxPrefixIndex(2, 10, group_blocks=0)
+    with pytest.raises(ValueError):
+        ApproxPrefixIndex(2, 0)
+    idx = ApproxPrefixIndex(3, 10)
+    idx.insert(0, [1, 2])
+    idx.insert(2, [1, 5])
+    assert idx.holders() == {1: 0b101, 2: 0b001, 5: 0b100} and len(idx) == 3

@@ -264,3 +264,26 @@ def test_port_in_use_is_one_line(capsys):
         fake.stop()
     err = capsys.readouterr().err
     assert "cannot bind" in err and err.count("\n") == 1
+
+
+def test_ctrl_c_stops_serve_with_one_line_and_no_traceback():
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    p = subprocess.Popen([sys.executable, "-m", "analyzers", "serve", "--backend", "http://127.0.0.1:9", "--port", "0"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        line = b""
+        while b"listening" not in line and time.monotonic() < deadline:
+            line = p.stdout.readline()
+        assert b"listening" in line
+        os.killpg(p.pid, signal.SIGINT)   # what a terminal's Ctrl-C sends: the whole process group
+        _, err = p.communicate(timeout=20)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 130 and b"Traceback" not in err and b"interrupted, stopped" in err, err.decode()

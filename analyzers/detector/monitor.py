@@ -38,8 +38,8 @@ class RegimeMonitor:
         self.by_regime = {d.regime: d for d in self.detectors}
         self.policy = policy
         div = self.by_regime.get("divergence")
-        if policy is not None and div is not None and policy.base[0] in ("lmetric", "lmetric-noqueue", "lmetric-plain"):
-            div.family = policy.base[0]  # judge the router's own rule, not the reference
+        if policy is not None and div is not None:  # judge the router's own rule, also while a fallback runs
+            div.family = policy.base[0] if policy.base[0] in ("lmetric", "lmetric-noqueue", "lmetric-plain") else "lmetric"
         self.records = Counter()
         self.transitions: list[Transition] = []
         self.transition_counts = Counter()

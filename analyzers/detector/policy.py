@@ -4,14 +4,19 @@
 regime              action
 ==================  ==================================================================
 hot_prefix          ours: cap the class's holders at (1 + slack) x the others' load;
-                    a port router also falls back to the reference product (T8: the
-                    port's affinity ratio is unbounded, the reference's is not)
+                    a port router also falls back to the rule the divergence evidence
+                    favours, else the reference product (T8: the port's affinity ratio
+                    is unbounded, the reference's is not)
 hot_prefix_paper    the paper's: exclude the class's holders until Equation 2 holds
-divergence          linear rule with the calibrated exchange rate lambda* (T7); a port
-                    router falls back to the reference product, which restores the
-                    queued-token term of the cost
+divergence          the rule the evidence favours (DivergenceDetector.favoured): the
+                    calibrated cost-model rule, the linear rule at T11's lambda*, or
+                    (ports) the reference product — whichever has the lowest mean
+                    cost-model cost on the recent decisions' shadow picks, if at least
+                    ``min_gain`` below the judged rule's; otherwise the regime is
+                    reported and the router keeps its rule (re-read every 30 s)
 heterogeneity       speed-normalised product with the estimated speeds (T9)
-zero_factor         the reference product (Q+P)(BS+1) instead of a port (T4)
+zero_factor         the rule the divergence evidence favours, else the reference product
+                    (Q+P)(BS+1), instead of a port (T4)
 staleness           commit-time updates on (T10)
 saturation          alert only: routing cannot add capacity
 ==================  ==================================================================
@@ -66,6 +71,8 @@ class MitigationPolicy:
         self.enabled = set(enabled)
         self.active: set[str] = set()
         self.actions: list[Action] = []
+        self.recheck_s = 30.0   # while divergence lasts, its favoured fallback is re-read this often (seconds)
+        self._recheck_at: float | None = None
 
     def _log(self, t, regime, action, reason):
         self.actions.append(Action(t, regime, action, reason))
@@ -99,19 +106,39 @@ class MitigationPolicy:
                 self._switch(tr, detectors)
         if "heterogeneity" in self.active and "heterogeneity" in detectors:
             self.router.speed_estimate = detectors["heterogeneity"].speeds()
+        if transitions and "divergence" in self.active and "divergence" in detectors:
+            self._recheck_at = transitions[-1].time + self.recheck_s
+        elif "divergence" in self.active and "divergence" in detectors and self._recheck_at is not None:
+            now = detectors["divergence"].last_time
+            if now >= self._recheck_at:  # the favoured fallback may change while the regime lasts
+                self._recheck_at = now + self.recheck_s
+                self._switch(Transition(now, "divergence", "recheck", reason="evidence re-read"), detectors)
 
     def _switch(self, tr: Transition, detectors: dict) -> None:
         want = next((r for r in SCORER_PRIORITY if r in self.active), None)
-        if want in ("zero_factor", "hot_prefix", "hot_prefix_paper") or (want == "divergence" and self.port):
-            name, params = "lmetric", {}
+        div = detectors.get("divergence")
+        choice = div.favoured() if div is not None and (want == "divergence" or (self.port and want is not None)) else None
+        if want in ("zero_factor", "hot_prefix", "hot_prefix_paper"):
+            # a port's zero factor (T4) or unbounded affinity (T8): the rule the evidence favours, else the reference
+            name, params = choice if self.port and choice is not None else ("lmetric", {})
         elif want == "heterogeneity":
             name, params = "lmetric-speed", {}
             self.router.speed_estimate = detectors["heterogeneity"].speeds()
-        elif want == "divergence":
-            name, params = "linear", {"lambda": round(detectors["divergence"].lambda_star, 1)}
+        elif choice is not None:
+            name, params = choice
         else:
+            if want == "divergence" and tr.regime == "divergence" and tr.kind == "enter":
+                self._log(tr.time, tr.regime, f"keep {self.base[0]}: no fallback costs min_gain less on the recent decisions", tr.reason)
             name, params = self.base
             self.router.speed_estimate = None
-        if name != self.router.name or any(self.router.params.get(k) != v for k, v in params.items()):
+        if name != self.router.name or any(_moved(self.router.params.get(k), v) for k, v in params.items()):
             self.router.switch(name, params, reason=f"{tr.regime} {tr.kind}: {tr.reason}", time=tr.time)
             self._log(tr.time, tr.regime, f"scorer -> {name}{params if params else ''}", tr.reason)
+
+
+def _moved(old, new, rel: float = 0.1) -> bool:
+    """A parameter changed enough to re-switch: any change of a non-number, else more
+    than ``rel`` relative (calibrated values drift a little on every re-read)."""
+    if isinstance(old, (int, float)) and isinstance(new, (int, float)) and not isinstance(old, bool):
+        return abs(new - old) > rel * max(abs(old), abs(new), 1e-12)
+    return old != new

@@ -50,6 +50,7 @@ class Scenario:
     commit_updates: bool = True
     speed_changes: tuple[tuple[float, int, float], ...] = ()
     scorer: str = "lmetric"
+    params: dict = field(default_factory=dict)  # drawn parameters (randomised scenarios)
 
 
 def _renumber(reqs: list[Request]) -> list[Request]:

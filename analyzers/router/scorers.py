@@ -165,7 +165,15 @@ def _linear(ctx, p, s):
 
 
 def _cost_model(ctx, p, s):
-    return (ctx.queued_prefill + ctx.new_tokens) + ctx.batch_size * ctx.new_tokens
+    x = ctx.queued_prefill + ctx.new_tokens
+    bs = ctx.batch_size
+    cost = x + bs * ctx.new_tokens
+    tau, out = float(p["tau_tokens"]), float(p["output"])
+    if tau:  # per-step fixed cost T0 spread over the step's free budget C - BS (T7 calibrated)
+        cost = cost + x * tau / np.maximum(float(p["budget"]) - bs, 1.0)
+    if out:  # decode interference: O more decode steps shared with BS others, past the weight floor F
+        cost = cost + np.where(bs + 1 > float(p["floor"]), bs * out, 0.0)
+    return cost
 
 
 def _lmetric_speed(ctx, p, s):
@@ -316,7 +324,10 @@ SCORERS: dict[str, ScorerSpec] = {s.name: s for s in (
     ScorerSpec("lmetric-plain", "P_port * BS (no queue term, no +1)", "degenerate port studied by theorem T4", _lmetric_plain),
     ScorerSpec("linear", "(Q + P) + lambda * (BS + 1)", "linear family of the theory (T2, T5); lambda in tokens/request",
                _linear, {"lambda": 1000.0}),
-    ScorerSpec("cost-model", "(Q + P) + BS * P", "theorem T7: marginal total latency in the prefill-dominated limit", _cost_model),
+    ScorerSpec("cost-model", "(Q + P)(1 + tau_tokens / max(budget - BS, 1)) + BS * P + [BS + 1 > floor] BS * output",
+               "theorem T7: marginal total latency; defaults (tau_tokens = output = 0) give the prefill-dominated "
+               "limit (Q + P) + BS * P, calibrated values (tau_tokens = T0/kappa) the detector's cost model",
+               _cost_model, {"tau_tokens": 0.0, "budget": 4096.0, "floor": 32.0, "output": 0.0}),
     ScorerSpec("lmetric-speed", "(Q + P) * (BS + 1) / v", "theorem T9: the product in time units", _lmetric_speed),
     ScorerSpec("least-loaded", "BS", "load-only baseline", _least_loaded),
     ScorerSpec("least-prefill", "Q + P", "prefill-tokens-only baseline", _least_prefill),

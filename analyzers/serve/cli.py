@@ -52,7 +52,7 @@ def _kv_spec(v: str) -> tuple[str, dict]:
 
     backend, eq, rest = v.partition("=")
     if not eq or not rest:
-        raise argparse.ArgumentTypeError(f"expected BACKEND=tcp://HOST:PORT[,replay=tcp://HOST:PORT], got {v!r}")
+        raise argparse.ArgumentTypeError(f"expected BACKEND=tcp://HOST:PORT[,replay=tcp://HOST:PORT][,bind], got {v!r}")
     try:
         backend = normalise_url(backend)
     except ValueError as exc:
@@ -196,6 +196,9 @@ def main(argv: Sequence[str] | None = None, prog: str = "lmetric serve") -> int:
     server = uvicorn.Server(config)
     try:
         server.run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn re-raises the SIGINT it handled once it has shut down
+        print(f"{prog}: interrupted, stopped", file=sys.stderr, flush=True)
+        return 130
     finally:
         sock.close()
     return 0

@@ -5,6 +5,7 @@
     lmetric sidecar --source -                        # JSON lines on stdin
     lmetric sidecar --scrape http://10.0.0.5:8000/metrics --scrape ... --interval 0.5
     lmetric sidecar --source sim:api                  # an in-process simulation
+    lmetric sidecar --source sim:trace.jsonl          # ... of a trace file (.jsonl, .csv, .json, WEKA dir)
 
 Regime transitions and fallbacks go to stdout (``--json`` for JSON lines) and to
 ``--events FILE`` (appended, flushed per event; every event carries the run id and a
@@ -27,7 +28,7 @@ from typing import Sequence
 
 from analyzers.argcheck import Parser, nonneg_float, nonneg_int, positive_float, positive_int, readable_file, writable_file
 
-__all__ = ["main"]
+__all__ = ["main", "sim_workload"]
 
 
 def _parse_hostport(v: str) -> tuple[str, int]:
@@ -58,7 +59,9 @@ class _Stop(Exception):
 
 def main(argv: Sequence[str] | None = None, prog: str = "lmetric sidecar") -> int:
     p = Parser(prog=prog, description="Flag LMetric's failure regimes on a telemetry stream.")
-    p.add_argument("--source", metavar="SOURCE", help="JSONL file, '-' for stdin, or sim:WORKLOAD")
+    p.add_argument("--source", metavar="SOURCE", help="JSONL telemetry file, '-' for stdin, or sim:WORKLOAD / "
+                   "sim:TRACE: an in-process simulation of a bundled workload or of a trace file (.jsonl Mooncake, "
+                   ".csv Azure, .json or directory WEKA; a workload name wins, write ./NAME for a file so named)")
     p.add_argument("--scrape", action="append", metavar="URL",
                    help="/metrics URL of a vLLM, SGLang or llama.cpp instance (repeatable; one instance each)")
     p.add_argument("--interval", type=positive_float, default=1.0, help="seconds between scrapes (default 1)")
@@ -78,7 +81,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "lmetric sidecar") -> in
     p.add_argument("--http", type=_parse_hostport, metavar="HOST:PORT", help="serve /metrics, /regimes, /health")
     p.add_argument("--heartbeat", type=positive_float, default=5.0, metavar="SECONDS",
                    help="progress line on stderr this often when stdout is not a terminal (default 5)")
-    p.add_argument("--scale", type=positive_float, default=1.0, help="sim: replay speed-up")
+    p.add_argument("--scale", type=positive_float, default=1.0, help="sim: replay speed-up (workload or trace)")
     p.add_argument("--limit", type=positive_int, help="sim: first N requests")
     p.add_argument("--seed", type=nonneg_int, default=0)
     a = p.parse_args(argv)
@@ -90,11 +93,11 @@ def main(argv: Sequence[str] | None = None, prog: str = "lmetric sidecar") -> in
         return run_demo(seed=a.seed)
     if a.source and a.scrape:
         p.error("give --source or --scrape, not both")
+    sim_requests = None
     if a.source and a.source.startswith("sim:"):
-        from analyzers.sim.workloads import WORKLOADS
-
-        if a.source[4:] not in WORKLOADS:
-            p.error(f"--source: unknown workload {a.source[4:]!r}; known: {', '.join(WORKLOADS)}")
+        sim_requests, why = sim_workload(a.source[4:], scale=a.scale, limit=a.limit, seed=a.seed)
+        if why:
+            p.error(f"--source: {why}")
     if a.scrape:
         from .sources import check_url
 
@@ -123,12 +126,61 @@ def main(argv: Sequence[str] | None = None, prog: str = "lmetric sidecar") -> in
     # file run inside a process holding those records, issue 9). Undone on return.
     gc.freeze()
     try:
-        return _run(a, prog)
+        return _run(a, prog, sim_requests)
     finally:
         gc.unfreeze()
 
 
-def _run(a, prog: str) -> int:
+TRACE_SUFFIXES = (".jsonl", ".csv", ".json")
+
+
+def sim_workload(spec: str, *, scale: float = 1.0, limit: int | None = None, seed: int = 0) -> tuple[list | None, str | None]:
+    """The requests of ``--source sim:SPEC`` and ``None``, or ``None`` and why not (one line).
+
+    ``SPEC`` is a bundled workload name or else a trace file read by the loaders of
+    ``lmetric simulate --trace`` (:func:`analyzers.sim.workloads.load_trace_file`);
+    ``scale``/``limit``/``seed`` as in ``simulate``.
+
+    >>> reqs, why = sim_workload("api", limit=5)
+    >>> len(reqs), why
+    (5, None)
+    >>> sim_workload("nope")[1]  # doctest: +ELLIPSIS
+    "unknown workload 'nope'; known: mooncake-conversation, ...; or a trace file (.jsonl, .csv, .json or a WEKA directory)"
+    >>> sim_workload("/no/such/trace.jsonl")
+    (None, '/no/such/trace.jsonl: no such file')
+    """
+    from pathlib import Path
+
+    from analyzers.sim.runner import SimConfig, build_workload
+    from analyzers.sim.workloads import WORKLOADS, WorkloadError
+
+    if spec in WORKLOADS:
+        cfg = SimConfig(workload=spec, scale=scale, limit=limit, seed=seed)
+    else:
+        path = Path(spec)
+        if not spec:
+            return None, "sim: needs a workload name or a trace file, e.g. sim:api or sim:trace.jsonl"
+        if not path.exists():
+            if path.suffix in TRACE_SUFFIXES or "/" in spec:
+                return None, f"{spec}: no such file"
+            return None, (f"unknown workload {spec!r}; known: {', '.join(WORKLOADS)}; "
+                          "or a trace file (.jsonl, .csv, .json or a WEKA directory)")
+        if not path.is_dir():
+            why = readable_file(spec)
+            if why:
+                return None, why
+            if path.suffix not in TRACE_SUFFIXES:
+                return None, f"{spec}: unknown trace format (expected .jsonl Mooncake, .csv Azure, .json WEKA or a directory)"
+        cfg = SimConfig(trace=spec, scale=scale, limit=limit, seed=seed)
+    try:
+        return build_workload(cfg), None
+    except WorkloadError as exc:
+        return None, str(exc)
+    except OSError as exc:  # unreadable despite the checks (a race, a device error)
+        return None, f"{spec}: {exc.strerror or exc}"
+
+
+def _run(a, prog: str, sim_requests: list | None = None) -> int:
     from analyzers.detector.monitor import RegimeMonitor
     from analyzers.detector.regimes import default_detectors
 
@@ -198,7 +250,7 @@ def _run(a, prog: str) -> int:
         if a.scrape:
             code = _run_scrape(a, n, sidecar, stop, beat)
         elif a.source.startswith("sim:"):  # stops at the next record once ``stop`` is set
-            code = _run_sim(a, n, router, sidecar, stop, beat)
+            code = _run_sim(sim_requests, n, router, sidecar, stop, beat)
         else:
             code = _run_jsonl(a, sidecar, stop, beat, state, resume_at)
     except _Stop:
@@ -328,18 +380,11 @@ def _run_jsonl(a, sidecar, stop: threading.Event, beat, state: dict, resume_at: 
     return 0
 
 
-def _run_sim(a, n: int, router, sidecar, stop: threading.Event, beat) -> int:
+def _run_sim(reqs: list, n: int, router, sidecar, stop: threading.Event, beat) -> int:
+    """Simulate ``reqs`` (loaded and checked by :func:`sim_workload`) on ``n`` H20s."""
     from analyzers.sim.cluster import Cluster
     from analyzers.sim.profiles import get_profile
-    from analyzers.sim.runner import SimConfig, build_workload
-    from analyzers.sim.workloads import WorkloadError
 
-    name = a.source[4:]
-    try:
-        reqs = build_workload(SimConfig(workload=name, scale=a.scale, limit=a.limit, seed=a.seed))
-    except WorkloadError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     prof = get_profile("h20")
 
     def on_telemetry(rec):

@@ -2,7 +2,9 @@
 
 Writes into ``--out``: ``requests.csv`` (one row per request, with ``ttft``),
 ``telemetry.jsonl`` (instance snapshots and routing decisions), ``summary.json``
-and PNG plots; prints a summary table.
+and PNG plots; prints a summary table. With ``--detector watch|act`` the regime
+monitor runs in the loop (:mod:`analyzers.detector.in_loop`) and ``detector.jsonl``
+holds its transitions and actions.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Sequence
 
 from analyzers.argcheck import (Parser, check_finite_params, nonneg_int, positive_float, positive_int,
                                readable_file, writable_dir)
+from analyzers.detector.in_loop import DETECTOR_MODES, DetectorLoop
 from analyzers.router.scorers import GENERIC_PARAMS, SCORERS, parse_params
 from analyzers.telemetry.schema import JsonlWriter
 
@@ -161,6 +164,29 @@ def _write_requests_csv(results, path: Path) -> None:
                         fmt(r.tpot), fmt(r.e2e), fmt(r.queue_delay), r.preemptions, r.rejected])
 
 
+def _jsonable(v):
+    """numpy scalars and arrays in an event's evidence -> plain JSON values (else text)."""
+    for conv in ("item", "tolist"):
+        if hasattr(v, conv):
+            return getattr(v, conv)()
+    return str(v)
+
+
+def _write_events(events: list[dict], path: Path) -> None:
+    with path.open("w") as fh:
+        for ev in events:
+            fh.write(json.dumps(ev, default=_jsonable) + "\n")
+
+
+def _detector_row(d: dict) -> tuple[str, object]:
+    trans = sum(sum(c.values()) for c in d["transitions"].values())
+    per = ", ".join(f"{r} {'/'.join(f'{k} {v}' for k, v in c.items())}" for r, c in d["transitions"].items())
+    active = ", ".join(d["active_at_end"]) or "none"
+    scorer = d["final_scorer"] + ("" if d["final_scorer"] == d["base_scorer"] else f" (from {d['base_scorer']})")
+    return (f"detector ({d['mode']})", f"{trans} transitions{f' ({per})' if per else ''}, {d['actions']} actions; "
+                                       f"active at the end: {active}; final scorer {scorer}")
+
+
 def _table(rows: list[tuple[str, object]]) -> str:
     w = max(len(k) for k, _ in rows)
     return "\n".join(f"  {k:<{w}}  {v}" for k, v in rows)
@@ -191,6 +217,10 @@ def main_simulate(argv: Sequence[str] | None = None, prog: str = "lmetric simula
     p.add_argument("--out", default="results", metavar="DIR", help="output directory (default results/)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.add_argument("--telemetry-interval", type=positive_float, default=1.0, help="seconds between telemetry snapshots (default 1)")
+    p.add_argument("--detector", default="off", choices=DETECTOR_MODES,
+                   help="run the online regime monitor on every snapshot and decision: 'watch' logs what it finds, "
+                        "'act' also lets its mitigation policy switch the router live; writes detector.jsonl "
+                        "(transitions and actions) and a 'detector' section in summary.json (default off)")
     a = p.parse_args(argv)
     scorers = [s.strip() for s in a.scorer.split(",") if s.strip()]
     unknown = [s for s in scorers if s not in SCORERS]
@@ -220,12 +250,19 @@ def main_simulate(argv: Sequence[str] | None = None, prog: str = "lmetric simula
         sub = out / cfg.scorer if len(cfgs) > 1 else out
         sub.mkdir(parents=True, exist_ok=True)
         progress, update = _progress(len(requests), a.quiet, f"simulate {cfg.scorer}")
+        loops: list[DetectorLoop] = []
+
+        def attach(router, profile, cfg=cfg):
+            loops.append(DetectorLoop(a.detector, router, cfg.instances, budget=profile.max_num_batched_tokens))
+            return loops[-1].feed
+
+        hook = None if a.detector == "off" else attach
         try:
             if progress is not None:
                 with progress:
-                    res = run_simulation(cfg, requests, on_progress=update)
+                    res = run_simulation(cfg, requests, on_progress=update, attach=hook)
             else:
-                res = run_simulation(cfg, requests)
+                res = run_simulation(cfg, requests, attach=hook)
         except (ValueError, KeyError, RuntimeError) as exc:
             print(f"error: {exc.args[0] if isinstance(exc, KeyError) else exc}", file=sys.stderr)
             return 2
@@ -236,6 +273,9 @@ def main_simulate(argv: Sequence[str] | None = None, prog: str = "lmetric simula
             for rec in sorted([*res.snapshots, *res.decisions], key=lambda r: r.time):
                 w.write(rec)
         doc = {"config": res.config, "summary": s.to_dict(), "per_instance": per_instance(res.results, res.n_instances)}
+        if loops:
+            _write_events(loops[0].events, sub / "detector.jsonl")
+            doc["detector"] = {**loops[0].summary(), "file": "detector.jsonl"}
         (sub / "summary.json").write_text(json.dumps(doc, indent=2, default=float))
         if not a.no_plots:
             from .plots import plot_cdfs, plot_instance_series
@@ -244,7 +284,7 @@ def main_simulate(argv: Sequence[str] | None = None, prog: str = "lmetric simula
         by_scorer[cfg.scorer] = res.results
         summaries[cfg.scorer] = s
         print(f"\n{cfg.scorer} on {cfg.trace or cfg.workload} x{cfg.scale:g}, {cfg.instances} x {res.profile.name}:")
-        print(_table(_summary_rows(s, res)))
+        print(_table(_summary_rows(s, res) + ([_detector_row(doc["detector"])] if loops else [])))
         rej = [r for r in res.results if r.rejected]
         if rej:
             print(f"  rejected example: request {rej[0].rid}: {rej[0].rejected}")
@@ -252,7 +292,8 @@ def main_simulate(argv: Sequence[str] | None = None, prog: str = "lmetric simula
         from .plots import plot_cdfs
 
         plot_cdfs(by_scorer, out / "latency_cdf.png")
-    files = f"requests.csv, telemetry.jsonl, summary.json{', instances.png' if not a.no_plots else ''}"
+    files = (f"requests.csv, telemetry.jsonl, {'detector.jsonl, ' if a.detector != 'off' else ''}summary.json"
+             f"{', instances.png' if not a.no_plots else ''}")
     if len(cfgs) > 1:
         print(f"\nwrote {', '.join(f'{out / c.scorer}/' for c in cfgs)} (each: {files})"
               + (f" and {out / 'latency_cdf.png'}" if not a.no_plots else ""))

@@ -50,8 +50,13 @@ def build_workload(cfg: SimConfig):
                          window=cfg.window, limit=cfg.limit)
 
 
-def run_simulation(cfg: SimConfig, requests=None, on_progress: Callable[[int], None] | None = None) -> SimResult:
-    """Run ``cfg``; ``requests`` may be passed to reuse a loaded workload."""
+def run_simulation(cfg: SimConfig, requests=None, on_progress: Callable[[int], None] | None = None,
+                   attach: Callable[[Router, Profile], Callable[[object], None] | None] | None = None) -> SimResult:
+    """Run ``cfg``; ``requests`` may be passed to reuse a loaded workload. ``attach``
+    (optional) is called with the run's router and profile before the run starts and
+    returns a callback that receives every snapshot and decision as it is produced
+    (e.g. :meth:`analyzers.detector.in_loop.DetectorLoop.feed`, which may switch the
+    router live)."""
     if cfg.instances < 1:
         raise ValueError("--instances must be at least 1")
     if cfg.custom_profile is not None:
@@ -67,8 +72,11 @@ def run_simulation(cfg: SimConfig, requests=None, on_progress: Callable[[int], N
     router = Router(cfg.scorer, params, rng=np.random.default_rng(np.random.SeedSequence([cfg.seed, 2])),
                     commit_updates=cfg.commit_updates, shadow=cfg.shadow)
     cluster = Cluster(cfg.instances, profile, speeds=cfg.speeds)
+    scorer, params = router.name, dict(router.params)  # as configured (an attached policy may switch them)
+    on_telemetry = None if attach is None else attach(router, profile)
     res = cluster.run(reqs, router, snapshot_interval=cfg.snapshot_interval, telemetry_interval=cfg.telemetry_interval,
-                      on_progress=on_progress)
+                      on_progress=on_progress, on_telemetry=on_telemetry)
+    res.scorer = scorer
     res.config.update({"workload": cfg.trace or cfg.workload, "scale": cfg.scale, "seed": cfg.seed,
-                       "params": dict(router.params), "instances": cfg.instances, "profile": profile.name})
+                       "params": params, "instances": cfg.instances, "profile": profile.name})
     return res

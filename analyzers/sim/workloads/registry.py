@@ -40,12 +40,15 @@ def load_trace_file(path: str | Path, rng: np.random.Generator) -> list[Request]
     """A user's trace: ``.jsonl`` (Mooncake format), ``.csv`` (Azure format), or a
     ``.json`` file / directory of WEKA conversations."""
     path = Path(path)
-    if path.is_dir() or path.suffix == ".json":
-        return load_weka(path, rng)
-    if path.suffix == ".jsonl":
-        return load_mooncake(path)
-    if path.suffix == ".csv":
-        return load_azure(path)
+    try:
+        if path.is_dir() or path.suffix == ".json":
+            return load_weka(path, rng)
+        if path.suffix == ".jsonl":
+            return load_mooncake(path)
+        if path.suffix == ".csv":
+            return load_azure(path)
+    except UnicodeDecodeError:
+        raise WorkloadError(f"{path}: not UTF-8 text (a trace is a text file)") from None
     raise WorkloadError(f"{path}: unknown trace format (expected .jsonl, .csv, .json or a directory)")
 
 

@@ -1,0 +1,109 @@
+"""Expected output length per prefix class: an online quantile over a short window.
+
+The divergence detector's decode term needs ``O``, the output tokens a new request will
+generate. Requests of one prefix class (same template, same task) have similar outputs,
+so ``O`` is learned per class: the ``q``-quantile of the class's last ``window``
+observed outputs (exact, over a sorted window, so one observation is enough to move it
+and ``window`` observations replace the past entirely). A class with fewer than
+``min_samples`` observations uses the fleet-wide quantile over the last
+``global_window`` outputs; before any observation, ``prior``.
+
+Memory is bounded: at most ``max_classes`` classes are kept (least recently observed
+dropped first).
+
+>>> o = OutputLengths(window=4, min_samples=2)
+>>> o.expected(7)                       # nothing seen yet: the prior
+256.0
+>>> for n in (100, 120, 110):
+...     o.observe(7, n)
+>>> o.expected(7), o.expected(8)        # class 7's median; class 8 unseen: the fleet's
+(110.0, 110.0)
+>>> for n in (2000, 2100, 1900, 2050):  # the class's outputs jump 20x: four samples replace the window
+...     o.observe(7, n)
+>>> o.expected(7)
+2050.0
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, insort
+from collections import OrderedDict, deque
+
+__all__ = ["OutputLengths"]
+
+
+class _Window:
+    """The last ``n`` values in arrival order and sorted (for an exact quantile)."""
+
+    __slots__ = ("order", "sorted", "n")
+
+    def __init__(self, n: int):
+        self.order: deque = deque()
+        self.sorted: list = []
+        self.n = n
+
+    def add(self, v: float) -> None:
+        self.order.append(v)
+        insort(self.sorted, v)
+        if len(self.order) > self.n:
+            old = self.order.popleft()
+            del self.sorted[bisect_left(self.sorted, old)]
+
+    def quantile(self, q: float) -> float:
+        s = self.sorted
+        return float(s[min(int(q * len(s)), len(s) - 1)])  # the lower empirical q-quantile
+
+
+class OutputLengths:
+    def __init__(self, q: float = 0.5, window: int = 32, global_window: int = 256, min_samples: int = 3,
+                 prior: float = 256.0, max_classes: int = 4096):
+        if not 0.0 <= q <= 1.0:
+            raise ValueError("q must be in [0, 1]")
+        if window < 1 or global_window < 1 or min_samples < 1 or max_classes < 1:
+            raise ValueError("window, global_window, min_samples and max_classes must be >= 1")
+        self.q = q
+        self.window = window
+        self.min_samples = min_samples
+        self.prior = float(prior)
+        self.max_classes = max_classes
+        self._global = _Window(global_window)
+        self._classes: OrderedDict = OrderedDict()
+        self._cache: dict = {}   # class -> quantile, invalidated on observe
+        self._global_q: float | None = None
+
+    def observe(self, cls, output_tokens: float) -> None:
+        """Record one finished (or known) output length of prefix class ``cls`` (None: no class)."""
+        v = float(output_tokens)
+        if not v >= 0.0:   # NaN or negative: not an output length
+            return
+        self._global.add(v)
+        self._global_q = None
+        if cls is None:
+            return
+        w = self._classes.get(cls)
+        if w is None:
+            w = self._classes[cls] = _Window(self.window)
+            if len(self._classes) > self.max_classes:
+                old, _ = self._classes.popitem(last=False)
+                self._cache.pop(old, None)
+        else:
+            self._classes.move_to_end(cls)
+        w.add(v)
+        self._cache.pop(cls, None)
+
+    def fleet(self) -> float:
+        """The fleet-wide quantile (the prior before any observation)."""
+        if self._global_q is None:
+            self._global_q = self._global.quantile(self.q) if self._global.sorted else self.prior
+        return self._global_q
+
+    def expected(self, cls) -> float:
+        """``O`` for a new request of class ``cls``."""
+        got = self._cache.get(cls)
+        if got is not None:
+            return got
+        w = self._classes.get(cls) if cls is not None else None
+        if w is None or len(w.sorted) < self.min_samples:
+            return self.fleet()
+        got = self._cache[cls] = w.quantile(self.q)
+        return got

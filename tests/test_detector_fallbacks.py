@@ -1,0 +1,164 @@
+"""The divergence detector's regret test and its evidence-chosen fallbacks (issue 10, item 3)."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from analyzers.detector import DivergenceDetector, MitigationPolicy, RegimeMonitor
+from analyzers.detector.output_length import OutputLengths
+from analyzers.detector.regimes import Transition
+from analyzers.router.context import DecisionContext
+from analyzers.router.router import Router
+from analyzers.router.scorers import SCORERS
+from analyzers.telemetry.schema import RoutingDecision
+
+
+def _dec(i, scorer="lmetric", cached=(1784, 0), q=(30000, 0), bs=(5, 0), prompt=1800, out=None, cls=None):
+    return RoutingDecision(time=float(i), request_id=i, chosen=0, scorer=scorer, prompt_tokens=prompt,
+                           cached_tokens=list(cached), queued_prefill_tokens=list(q), batch_size=list(bs),
+                           output_tokens=out, prefix_class=cls)
+
+
+# ------------------------------------------------------------------ output lengths per prefix class
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 10_000), min_size=1, max_size=80), st.sampled_from([0.1, 0.5, 0.9]),
+       st.integers(1, 40))
+def test_output_quantile_is_the_exact_lower_quantile_of_the_window(values, q, window):
+    o = OutputLengths(q=q, window=window, min_samples=1)
+    for v in values:
+        o.observe(1, v)
+    last = sorted(values[-window:])
+    assert o.expected(1) == last[min(int(q * len(last)), len(last) - 1)]
+
+
+def test_output_lengths_learn_a_class_within_its_window_and_fall_back_to_the_fleet():
+    o = OutputLengths(window=8, min_samples=3)
+    for k in range(100):
+        o.observe(k % 2, 100 if k % 2 == 0 else 5000)   # class 0 short, class 1 long outputs
+    assert (o.expected(0), o.expected(1)) == (100.0, 5000.0)
+    assert o.expected(None) == o.fleet() and o.expected(42) == o.fleet()   # unseen: the fleet median
+    for _ in range(8):
+        o.observe(0, 3000)                               # class 0 changes: one window later it is learned
+    assert o.expected(0) == 3000.0
+
+
+def test_output_lengths_bound_memory_and_ignore_bad_values():
+    o = OutputLengths(max_classes=10, min_samples=1)
+    for k in range(1000):
+        o.observe(k, 7)
+    assert len(o._classes) == 10
+    o.observe(5, float("nan"))
+    o.observe(5, -3)
+    assert o.expected(999) == 7.0
+    with pytest.raises(ValueError):
+        OutputLengths(q=1.5)
+
+
+# ------------------------------------------------------------------ the cost-model scorer is the detector's model
+@settings(max_examples=80, deadline=None)
+@given(st.integers(2, 8).flatmap(lambda n: st.tuples(
+    st.integers(1, 8000), st.lists(st.integers(0, 8000), min_size=n, max_size=n),
+    st.lists(st.integers(0, 20000), min_size=n, max_size=n), st.lists(st.integers(0, 80), min_size=n, max_size=n))),
+    st.floats(0.5, 10), st.floats(0.01, 1.0), st.integers(1, 4000))
+def test_router_cost_model_with_calibrated_params_scores_like_the_detector(state, t0, kappa, out):
+    prompt, cached, q, bs = state
+    cached = [min(c, prompt - 1) for c in cached]
+    d = DivergenceDetector(t0_ms=t0, kappa_ms=kappa)
+    for _ in range(5):
+        d.outputs.observe(None, out)
+    params = SCORERS["cost-model"].params(d.cost_model_params())
+    ctx = DecisionContext.build(prompt, cached_tokens=cached, running=bs, waiting=[0] * len(bs), queued_prefill=q)
+    router_scores = SCORERS["cost-model"].score(ctx, params, {})
+    x = np.array(q, float) + np.maximum(prompt - np.array(cached, float), 1)
+    b = np.array(bs, float)
+    p = np.maximum(prompt - np.array(cached, float), 1)
+    tau = params["tau_tokens"] / np.maximum(4096 - b, 1)
+    mine = x * (1 + tau) + b * p + np.where(b + 1 > 32, b * params["output"], 0.0)
+    np.testing.assert_allclose(router_scores, mine, rtol=1e-12)   # same formula, float rounding only
+
+
+def test_cost_model_defaults_are_the_prefill_dominated_limit():
+    ctx = DecisionContext.build(1000, cached_tokens=[992, 0], running=[3, 1], waiting=[1, 0], queued_prefill=[0, 500])
+    # (Q+P) + BS*P: 8 + 4*8 = 40 and 1500 + 1*1000 = 2500 (DESIGN.md T7, prefill-dominated limit)
+    assert SCORERS["cost-model"].score(ctx, {}, {}).tolist() == [40.0, 2500.0]
+
+
+# ------------------------------------------------------------------ which rule the evidence favours
+def test_a_port_piling_onto_a_busy_holder_is_sent_back_to_the_reference():
+    d = DivergenceDetector(min_dwell=0.0)
+    for i in range(60):   # noqueue: 16*6 = 96 < 1800 -> the holder behind 30,000 queued tokens
+        d.update(_dec(i, scorer="lmetric-noqueue"))
+    assert d.active and d.family is None and d._last_family == "lmetric-noqueue"   # watch mode judged the port
+    assert d.favoured() == ("lmetric", {})
+
+
+def test_no_fallback_when_no_candidate_is_cheaper():
+    d = DivergenceDetector(min_dwell=0.0)
+    for i in range(60):   # every rule picks the idle, cold instance: nothing to gain
+        d.update(_dec(i, cached=(0, 0), q=(5000, 0), bs=(20, 0)))
+    assert not d.active and d.favoured() is None
+
+
+def test_the_judged_rule_is_the_one_each_decision_names():
+    d = DivergenceDetector(min_dwell=0.0)
+    for i in range(60):   # the reference picks the idle instance here: no regret although a port would pile on
+        d.update(_dec(i, scorer="lmetric"))
+    assert not d.active
+    d2 = DivergenceDetector(min_dwell=0.0, family="lmetric-noqueue")   # fixed by a policy: the port's pick is judged
+    for i in range(60):
+        d2.update(_dec(i, scorer="lmetric"))
+    assert d2.active
+
+
+def _policy_run(base, decisions, port_dwell=0.0):
+    router = Router(base, rng=np.random.default_rng(0))
+    policy = MitigationPolicy(router)
+    det = DivergenceDetector(min_dwell=0.0, port_dwell=port_dwell)
+    mon = RegimeMonitor(2, detectors=[det], policy=policy)
+    for rec in decisions:
+        mon.process(rec)
+    return router, policy, det
+
+
+def test_policy_switches_a_port_to_the_favoured_rule_and_reverts():
+    decs = [_dec(i, scorer="lmetric-noqueue") for i in range(60)]
+    decs += [_dec(60 + i, scorer="lmetric", cached=(0, 0), q=(0, 0), bs=(0, 0)) for i in range(400)]
+    router, policy, det = _policy_run("lmetric-noqueue", decs)
+    switches = [a.action for a in policy.actions]
+    assert switches[0] == "scorer -> lmetric" and switches[-1] == "scorer -> lmetric-noqueue", switches
+    assert router.name == "lmetric-noqueue" and not det.active
+    # by default a port's fallback lasts port_dwell = 600 s: the same stream (460 s) never reverts
+    router, policy, det = _policy_run("lmetric-noqueue", decs, port_dwell=600.0)
+    assert router.name == "lmetric" and det.active and len(policy.actions) == 1
+
+
+def test_a_port_blind_to_the_queue_is_flagged_even_when_costs_are_close():
+    # decode-heavy: big batches make the decode term dominate every cost (regret small), but the
+    # port sends the request behind 6,000 queued tokens where the reference finds an empty queue
+    d = DivergenceDetector(min_dwell=0.0)
+    for i in range(60):
+        d.update(_dec(i, scorer="lmetric-noqueue", cached=(0, 0), q=(6000, 0), bs=(40, 41), out=3000))
+    ev = d.evidence["None"]
+    assert d.active and ev["regret"] < d.margin < ev["queue_blind"], ev
+    assert d.favoured() == ("lmetric", {})
+
+
+def test_policy_keeps_its_rule_when_no_fallback_is_favoured():
+    router, policy, det = _policy_run("lmetric", [_dec(i) for i in range(5)])
+    det._feed(True, 10.0, {"why": "forced"})   # not reached by the data: force the regime on
+    for _ in range(40):
+        trs = det._feed(True, 10.0, {"why": "forced"})
+        policy.apply(trs, {"divergence": det})
+    policy.apply([Transition(11.0, "divergence", "enter", reason="forced")], {"divergence": det})
+    assert router.name == "lmetric"
+    assert any(a.action.startswith("keep lmetric") for a in policy.actions)
+
+
+def test_the_detector_learns_each_class_output_length_from_earlier_decisions():
+    d = DivergenceDetector()
+    for i in range(6):
+        d.update(_dec(2 * i, out=5000, cls=3))
+        d.update(_dec(2 * i + 1, out=100, cls=4))
+    assert (d.outputs.expected(3), d.outputs.expected(4)) == (5000.0, 100.0)
+    assert d.outputs.expected(None) in (100.0, 5000.0)   # the fleet's lower median of an even 50/50 mix
