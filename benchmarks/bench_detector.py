@@ -13,6 +13,7 @@ prefix classes, and 16 instances scraped every 100 ms, on one core.
 from __future__ import annotations
 
 import contextlib
+import gc
 import io
 import json
 import os
@@ -78,12 +79,19 @@ def cli_rates(records: list[dict]) -> tuple[float, float]:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
             sidecar_main(["--source", src, "--instances", "16", "--json", "--events", os.path.join(d, "e1.jsonl")])
         batched = len(records) / (time.process_time() - t)
-        with open(os.path.join(d, "e2.jsonl"), "a") as ev, open(src, "rb") as fh:
-            sc = Sidecar(RegimeMonitor(16), events=ev, json_out=io.StringIO())
-            t = time.process_time()
-            for rec in JsonlSource(fh):
-                sc.feed(rec)
-            single = len(records) / (time.process_time() - t)
+        # as `lmetric sidecar` does around its run (analyzers/sidecar/cli.py): objects made
+        # before it (here: the records above) are frozen, so whether a full collection
+        # rescanning them falls inside the timed loop (0.35 s for 40,000 records) is not measured
+        gc.freeze()
+        try:
+            with open(os.path.join(d, "e2.jsonl"), "a") as ev, open(src, "rb") as fh:
+                sc = Sidecar(RegimeMonitor(16), events=ev, json_out=io.StringIO())
+                t = time.process_time()
+                for rec in JsonlSource(fh):
+                    sc.feed(rec)
+                single = len(records) / (time.process_time() - t)
+        finally:
+            gc.unfreeze()
     return batched, single
 
 

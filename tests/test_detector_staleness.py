@@ -125,6 +125,21 @@ def test_validated_record_carries_commit_updates():
     assert RoutingDecision.from_dict(_dec(1.0, 1, 0.5, True).to_dict()).commit_updates is True
 
 
+def test_fast_decision_records_equal_the_constructors():
+    """The validator builds records without the frozen dataclass's __init__ (speed): on
+    both paths they must equal RoutingDecision(...) field for field."""
+    full = _raw(1.0, scorer="x", snapshot_age=0.25, session="s", prefix_class=7, output_tokens=9, commit_updates=False)
+    bare = _raw(2.0)
+    del bare["scores"]
+    for raw in (full, bare):
+        ref = RoutingDecision.from_dict(raw)
+        ref = replace(ref, scores=ref.scores or [])
+        assert RecordValidator(4).check(raw) == ref and vars(RecordValidator(4).check(raw)) == vars(ref)
+    pairs, _ = RecordValidator(4).check_decisions([_raw(1.0 + i, session=str(i)) for i in range(10)])
+    assert [vars(r) for r, _ in pairs] == [vars(RoutingDecision.from_dict(_raw(1.0 + i, session=str(i))))
+                                           for i in range(10)]
+
+
 @pytest.mark.parametrize("interval", [1.0, 0.1])
 def test_staleness_scenario_flag_enters_acts_and_exits(interval):
     """Scenario ``staleness`` (commit-time updates off, bursts of ~36/s in [200, 260) and

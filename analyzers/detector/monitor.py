@@ -14,6 +14,7 @@ object), never raises on bad input, and returns the regime transitions it caused
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from typing import Sequence
 
@@ -68,11 +69,13 @@ class RegimeMonitor:
         self.last_time = max(self.last_time, rec.time)
         if isinstance(rec, RoutingDecision):
             self.decisions += 1
-            sc = view.scores if view is not None else None
-            if sc is not None and sc.size > 1 and np.isfinite(sc).all():
-                two = np.partition(sc, 1)
-                self.last_margin = float(two[1] - two[0])
-                self.margin_sum += self.last_margin
+            sc = rec.scores  # validated: numbers, no NaN (builtins beat numpy on one short list)
+            if len(sc) > 1:
+                lo = min(sc)
+                if lo > -math.inf and max(sc) < math.inf:
+                    i = sc.index(lo)
+                    self.last_margin = float(min(sc[:i] + sc[i + 1:])) - float(lo)  # runner-up minus best, as floats
+                    self.margin_sum += self.last_margin
         out: list[Transition] = []
         for d in self.detectors:
             out.extend(d.update(rec, notes, view))

@@ -73,6 +73,16 @@ def _view(d: RoutingDecision, view: DecisionView | None) -> DecisionView:
     return view if view is not None else DecisionView.of(d)
 
 
+def _holders(v: DecisionView) -> tuple[np.ndarray, int]:
+    """``(mask, count)`` of the instances caching at least one block of the prompt,
+    computed once per decision (the two hot-prefix detectors share it)."""
+    h = v.memo
+    if h is None:
+        mask = v.cached >= BLOCK
+        h = v.memo = (mask, int(np.count_nonzero(mask)))
+    return h
+
+
 class RegimeDetector(ABC):
     """Base: one :class:`Hysteresis` (or one per key) and the latest evidence."""
 
@@ -195,10 +205,13 @@ class HotPrefixDetector(RegimeDetector):
         if not isinstance(record, RoutingDecision):
             return []
         v = _view(record, view)
-        holders = v.cached >= BLOCK
-        m = int(holders.sum())
+        holders, m = _holders(v)
         n = holders.size
-        ratio = float(v.y[holders].sum() / m / (v.y[~holders].sum() / (n - m))) if 0 < m < n else 1.0
+        ratio = 1.0
+        if 0 < m < n:
+            y = v.y
+            y_h = float(np.dot(y, holders))  # sums of small integers: exact in floats
+            ratio = (y_h / m) / ((float(y.sum()) - y_h) / (n - m))
         return self._step(record, v, holders, m, n, ratio)
 
     def update_batch(self, recs, views, batch) -> list[Transition]:
@@ -271,10 +284,14 @@ class PaperHotspotDetector(RegimeDetector):
         if not isinstance(record, RoutingDecision):
             return []
         v = _view(record, view)
-        holders = v.cached >= BLOCK
+        holders, m = _holders(v)
+        return self._step(record, holders, None, m, v)
+
+    @staticmethod
+    def _inside_best(v: DecisionView, holders: np.ndarray) -> bool:
+        """The best LMetric score inside the holders is no worse than outside (``0 < |M| < N``)."""
         s = v.x * v.y
-        inside_best = bool(holders.any() and (~holders).any() and s[holders].min() <= s[~holders].min())
-        return self._step(record, holders, inside_best)
+        return bool(s[holders].min() <= s[~holders].min())
 
     def update_batch(self, recs, views, batch) -> list[Transition]:
         """Vectorised :meth:`update` over a run of decisions."""
@@ -283,17 +300,20 @@ class PaperHotspotDetector(RegimeDetector):
         inside = np.where(holders, s, np.inf).min(axis=1)
         outside = np.where(holders, np.inf, s).min(axis=1)
         best = inside <= outside
+        m = np.count_nonzero(holders, axis=1).tolist()
+        best = best.tolist()
         out = []
         for i, rec in enumerate(recs):
-            out.extend(self._step(rec, holders[i], bool(best[i])))
+            out.extend(self._step(rec, holders[i], best[i], m[i]))
         return out
 
-    def _step(self, record, holders, inside_best: bool) -> list[Transition]:
+    def _step(self, record, holders, inside_best: bool | None, m: int, view=None) -> list[Transition]:
+        """``inside_best``: precomputed, or ``None`` to compute it from ``view`` when needed."""
         c = record.prefix_class
         self.win.add(record.time, c)
         if c is None:
             return []
-        m, n = int(holders.sum()), holders.size
+        n = holders.size
         share = self.win.count(c) / max(self.win.total, 1)
         fails = 0 < m < n and not C.hot_prefix_condition(share, m, n)
         self.events += 1
@@ -308,6 +328,8 @@ class PaperHotspotDetector(RegimeDetector):
         if not (fails and self.win.count(c) >= self.min_arrivals):
             self._streak.pop(c, None)
             return []
+        if inside_best is None:
+            inside_best = self._inside_best(view, holders)
         if not inside_best:
             self._streak.pop(c, None)  # a 0 streak is the default: keep no entry (memory)
             return []
@@ -559,6 +581,20 @@ class ZeroFactorDetector(RegimeDetector):
               "threshold": "score 0 on a Pareto-dominated pick", "decision": record.request_id}
         return self._feed(bit, record.time, ev)
 
+    def update_batch(self, recs, views, batch) -> list[Transition]:
+        """:meth:`update` over a run of decisions (the common nonzero pick inline)."""
+        out = []
+        feed = self._feed
+        for rec, v in zip(recs, views):
+            sc = rec.scores
+            if sc and sc[rec.chosen] != 0:
+                tr = feed(False, rec.time, {})
+            else:
+                tr = self.update(rec, (), v)
+            if tr:
+                out.extend(tr)
+        return out
+
 
 class HeterogeneityDetector(RegimeDetector):
     """T9: per-instance speeds estimated from step-time telemetry; evidence = their
@@ -581,6 +617,9 @@ class HeterogeneityDetector(RegimeDetector):
 
     def speeds(self) -> np.ndarray:
         return self.calibrator.speeds()
+
+    def update_batch(self, recs, views, batch) -> list[Transition]:
+        return []  # reads snapshots only
 
     def update(self, record, notes=(), view=None) -> list[Transition]:
         if not isinstance(record, InstanceSnapshot) or record.instance >= self.n:
@@ -669,6 +708,18 @@ class StalenessDetector(RegimeDetector):
             return self._snapshot(record)
         if not isinstance(record, RoutingDecision):
             return []
+        return self._decision(record, view)
+
+    def update_batch(self, recs, views, batch) -> list[Transition]:
+        """:meth:`update` over a run of decisions."""
+        out = []
+        for rec, v in zip(recs, views):
+            tr = self._decision(rec, v)
+            if tr:
+                out.extend(tr)
+        return out
+
+    def _decision(self, record: RoutingDecision, view) -> list[Transition]:
         t = record.time
         rate = self.arrivals.add(t)
         if record.snapshot_age <= 0 or record.commit_updates or rate is None:
@@ -706,6 +757,9 @@ class SaturationDetector(RegimeDetector):
         super().__init__(**kw)
         self.kv_full = kv_full
         self._waiting: dict[int, int] = {}
+
+    def update_batch(self, recs, views, batch) -> list[Transition]:
+        return []  # reads snapshots only
 
     def update(self, record, notes=(), view=None) -> list[Transition]:
         if not isinstance(record, InstanceSnapshot):

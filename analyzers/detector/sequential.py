@@ -90,9 +90,14 @@ class Hysteresis:
     def update(self, x: bool, t: float) -> str | None:
         """Feed one evidence bit at time ``t``; returns ``"enter"``/``"exit"`` on a transition."""
         self.events += 1
-        self.positives += bool(x)
+        if x:
+            self.positives += 1
         if not self.active:
-            if self.enter_test.update(bool(x)):
+            et = self.enter_test
+            if not x and et.statistic == 0.0 and et._down <= 0.0:  # the quiet path: the statistic stays at 0
+                et.n += 1
+                return None
+            if et.update(bool(x)):
                 self.active, self.since = True, t
                 self.enter_test.reset()
                 self.exit_test.reset()
