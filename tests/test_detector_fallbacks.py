@@ -162,3 +162,27 @@ def test_the_detector_learns_each_class_output_length_from_earlier_decisions():
         d.update(_dec(2 * i + 1, out=100, cls=4))
     assert (d.outputs.expected(3), d.outputs.expected(4)) == (5000.0, 100.0)
     assert d.outputs.expected(None) in (100.0, 5000.0)   # the fleet's lower median of an even 50/50 mix
+
+
+@pytest.mark.parametrize("scorer", ["lmetric", "lmetric-noqueue", "round-robin"])
+def test_single_decision_path_equals_a_one_row_batch_bit_for_bit(scorer):
+    from analyzers.detector.validate import DecisionBatch, DecisionView
+
+    rng = np.random.default_rng(7)
+    a, b = DivergenceDetector(min_dwell=0.0), DivergenceDetector(min_dwell=0.0)
+    ta, tb = [], []
+    for i in range(600):
+        n = 6
+        prompt = int(rng.integers(100, 9000))
+        hot = rng.random() < 0.5
+        rec = RoutingDecision(time=i * 0.1, request_id=i, chosen=0, scorer=scorer, prompt_tokens=prompt,
+                              cached_tokens=[int(c) for c in rng.integers(0, prompt, n)] if hot else [0] * n,
+                              queued_prefill_tokens=[int(q) for q in rng.integers(0, 40_000, n)],
+                              batch_size=[int(x) for x in rng.integers(0, 80, n)],
+                              output_tokens=int(rng.integers(1, 4000)), prefix_class=int(rng.integers(0, 5)))
+        v = DecisionView.of(rec)
+        ta += a.update(rec, (), v)
+        tb += b.update_batch([rec], [v], DecisionBatch(v.cached[None], v.q[None], v.bs[None], v.p[None], v.x[None],
+                                                       v.y[None]))
+    assert [t.to_dict() for t in ta] == [t.to_dict() for t in tb] and ta   # transitions, evidence included
+    assert a._mean_cost == b._mean_cost and a.disagreements == b.disagreements and list(a._p) == list(b._p)

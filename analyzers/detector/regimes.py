@@ -476,11 +476,79 @@ class DivergenceDetector(RegimeDetector):
         return best, {}
 
     def update(self, record, notes=(), view=None) -> list[Transition]:
+        """One decision: the same arithmetic as a one-row :meth:`update_batch` (bit for bit,
+        tested) on 1-D arrays, without the 2-D bookkeeping (the ``--follow`` path)."""
         if not isinstance(record, RoutingDecision):
             return []
         v = _view(record, view)
-        one = DecisionBatch(v.cached[None], v.q[None], v.bs[None], v.p[None], v.x[None], v.y[None])
-        return self.update_batch([record], [v], one)
+        self._refresh_coefficients(1)
+        bs, p, x = v.bs, v.p, v.x
+        o = self.outputs.expected(record.prefix_class)
+        tau = self.t0_ms / (self.kappa_ms * np.maximum(self.budget - bs, 1.0))
+        ttft = x * (1 + tau)
+        cost = ttft + bs * p + np.where(bs + 1 > self.floor_batch, bs * o, 0.0)
+        costs = cost.tolist()
+        k_cost = int(np.argmin(cost))
+        fam = self._families([record])[0]
+        self._last_family = fam
+        picks = {fam: int(np.argmin(_FAMILY_SCORES[fam](x, p, bs)))}
+        if fam != "lmetric":
+            picks["lmetric"] = int(np.argmin(_FAMILY_SCORES["lmetric"](x, p, bs)))
+        lam = self._lambda(1)
+        picks["cost-model"] = k_cost
+        picks["linear"] = int(np.argmin(x + lam * (bs + 1)))
+        a = self._cost_rate
+        for name, k in picks.items():
+            val = costs[k]
+            prev = self._mean_cost.get(name, val)
+            self._mean_cost[name] = float(prev * (1 - a) ** 1 + a * val)
+        kp = picks[fam]
+        rg = costs[kp] / costs[k_cost] - 1.0
+        port = fam != "lmetric"
+        bl = float(ttft[kp] / ttft[picks["lmetric"]] - 1.0) if port else 0.0
+        self._test().min_dwell = self.port_dwell if port else self._hp["min_dwell"]
+        self.last_time = record.time
+        return self._decided(record, kp, k_cost, rg, bl, float(p[kp]), bool(bs[k_cost] + 1 > self.floor_batch), o, fam)
+
+    def _refresh_coefficients(self, n: int) -> None:
+        if self.calibrator is not None:
+            self._coef_every -= n
+            if self._coef_every <= 0:  # refresh the calibrated coefficients every 64 decisions
+                self._coef_every = 64
+                coef = self.calibrator.coefficients()
+                if coef is not None and coef[0] > 0 and coef[1] > 0:
+                    self.t0_ms, self.kappa_ms = float(coef[0]), float(coef[1])
+
+    def _lambda(self, n: int) -> float:
+        if self._lam_every <= 0 or self._lam is None:  # the median of 512 values: refreshed every 64 decisions
+            self._lam, self._lam_every = self.lambda_star, 64
+        self._lam_every -= n
+        return self._lam
+
+    def _decided(self, rec, kp: int, kc: int, rg: float, bl: float, p_kp: float, beyond: bool, o: float,
+                 fam: str) -> list[Transition]:
+        """The per-decision bookkeeping and evidence bit shared by both paths."""
+        self.disagreements += kp != kc
+        self._p.append(p_kp)
+        self._beyond += (float(beyond) - self._beyond) / 64
+        if rec.output_tokens:  # learned for later requests, not this one
+            self.outputs.observe(rec.prefix_class, rec.output_tokens)
+
+        def ev():
+            fav = self.favoured()
+            why = (f"{fam}'s pick (instance {kp}) would cost {rg:.0%} more than the cost model's pick "
+                   f"(instance {kc})") if rg > self.margin else (
+                   f"{fam}'s pick (instance {kp}) has {bl:.0%} more prefill ahead of the request than the "
+                   "reference product's pick (the port ignores queued tokens)")
+            return {"why": why, "regret": round(rg, 4), "queue_blind": round(bl, 4), "family": fam,
+                    "product_pick": kp, "cost_pick": kc, "t0_ms": round(self.t0_ms, 4),
+                    "kappa_ms": round(self.kappa_ms, 5), "expected_output": round(o, 1),
+                    "lambda_star": round(self.lambda_star, 1),
+                    "mean_cost": {k: round(v, 1) for k, v in self._mean_cost.items()},
+                    "favoured": None if fav is None else {"scorer": fav[0], "params": fav[1]},
+                    "threshold": self.margin, "decision": rec.request_id}
+
+        return self._feed(rg > self.margin or bl > self.blind_margin, rec.time, ev)
 
     def _families(self, recs) -> list[str]:
         if self.family is not None:
@@ -489,13 +557,7 @@ class DivergenceDetector(RegimeDetector):
 
     def update_batch(self, recs, views, batch) -> list[Transition]:
         """:meth:`update` over a run of decisions, vectorised (one row per decision)."""
-        if self.calibrator is not None:
-            self._coef_every -= len(recs)
-            if self._coef_every <= 0:  # refresh the calibrated coefficients every 64 decisions
-                self._coef_every = 64
-                coef = self.calibrator.coefficients()
-                if coef is not None and coef[0] > 0 and coef[1] > 0:
-                    self.t0_ms, self.kappa_ms = float(coef[0]), float(coef[1])
+        self._refresh_coefficients(len(recs))
         bs, p, x = batch.bs, batch.p, batch.x
         rows = np.arange(len(recs))
         out_len = np.array([self.outputs.expected(r.prefix_class) for r in recs])[:, None]
@@ -508,10 +570,7 @@ class DivergenceDetector(RegimeDetector):
         self._last_family = fams[-1]
         picks = {f: np.argmin(_FAMILY_SCORES[f](x, p, bs), axis=1) for f in dict.fromkeys([*fams, "lmetric"])}
         k_prod = picks[fams[0]] if len(set(fams)) == 1 else np.array([picks[f][i] for i, f in enumerate(fams)])
-        if self._lam_every <= 0 or self._lam is None:  # the median of 512 values: refreshed every 64 decisions
-            self._lam, self._lam_every = self.lambda_star, 64
-        self._lam_every -= len(recs)
-        lam = self._lam
+        lam = self._lambda(len(recs))
         picks["cost-model"] = k_cost
         picks["linear"] = np.argmin(x + lam * (bs + 1), axis=1)
         a = self._cost_rate
@@ -531,28 +590,9 @@ class DivergenceDetector(RegimeDetector):
         self.last_time = recs[-1].time if recs else self.last_time
         out = []
         for i, rec in enumerate(recs):
-            kp, kc, rg = int(k_prod[i]), int(k_cost[i]), float(regret[i])
-            bl = float(blind[i]) if is_port[i] else 0.0
-            self.disagreements += kp != kc
-            self._p.append(float(p_prod[i]))
-            self._beyond += (float(beyond[i]) - self._beyond) / 64
-            if rec.output_tokens:  # learned for later requests, not this one
-                self.outputs.observe(rec.prefix_class, rec.output_tokens)
-
-            def ev(kp=kp, kc=kc, rg=rg, bl=bl, rec=rec, o=float(out_len[i, 0]), fam=fams[i]):
-                fav = self.favoured()
-                why = (f"{fam}'s pick (instance {kp}) would cost {rg:.0%} more than the cost model's pick "
-                       f"(instance {kc})") if rg > self.margin else (
-                       f"{fam}'s pick (instance {kp}) has {bl:.0%} more prefill ahead of the request than the "
-                       "reference product's pick (the port ignores queued tokens)")
-                return {"why": why, "regret": round(rg, 4), "queue_blind": round(bl, 4), "family": fam, "product_pick": kp, "cost_pick": kc,
-                        "t0_ms": round(self.t0_ms, 4), "kappa_ms": round(self.kappa_ms, 5),
-                        "expected_output": round(o, 1), "lambda_star": round(self.lambda_star, 1),
-                        "mean_cost": {k: round(v, 1) for k, v in self._mean_cost.items()},
-                        "favoured": None if fav is None else {"scorer": fav[0], "params": fav[1]},
-                        "threshold": self.margin, "decision": rec.request_id}
-
-            out.extend(self._feed(rg > self.margin or bl > self.blind_margin, rec.time, ev))
+            out.extend(self._decided(rec, int(k_prod[i]), int(k_cost[i]), float(regret[i]),
+                                     float(blind[i]) if is_port[i] else 0.0, float(p_prod[i]), bool(beyond[i]),
+                                     float(out_len[i, 0]), fams[i]))
         return out
 
 
