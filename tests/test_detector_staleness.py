@@ -170,3 +170,8 @@ def test_staleness_scenario_flag_enters_acts_and_exits(interval):
     # it exits inside the burst (herding stopped: the updates' doing, not the burst's end), after the 30 s dwell
     assert enter.time + 30.0 <= exit_.time < 260.0
     assert not mon.by_regime["staleness"].active  # nothing flagged at the end
+    # the exit keeps the updates on (off again, herding resumed and the flag re-entered within a second:
+    # 4 enter/exit pairs instead of 1 before this policy), so the second burst is routed without herding
+    assert [tr.kind for tr in st] == ["enter", "exit"]
+    assert all(c is True for t, c in commits if t > exit_.time)
+    assert any(a.action == "commit-time updates stay on" and a.time == exit_.time for a in mon.policy.actions)

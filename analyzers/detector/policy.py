@@ -17,7 +17,9 @@ divergence          the rule the evidence favours (DivergenceDetector.favoured):
 heterogeneity       speed-normalised product with the estimated speeds (T9)
 zero_factor         the rule the divergence evidence favours, else the reference product
                     (Q+P)(BS+1), instead of a port (T4)
-staleness           commit-time updates on (T10)
+staleness           commit-time updates on (T10), kept on after the flag exits (it exits
+                    because they stopped the herding; off again, it re-enters within
+                    a second during a burst — measured)
 saturation          alert only: routing cannot add capacity
 ==================  ==================================================================
 
@@ -98,9 +100,11 @@ class MitigationPolicy:
                     (self.active.add if hot_active else self.active.discard)(tr.regime)
                     self._switch(tr, detectors)
             elif tr.regime == "staleness":
-                on = tr.kind == "enter" or self.base_commit
-                self.router.set_commit_updates(on, reason=tr.reason, time=tr.time)
-                self._log(tr.time, tr.regime, f"commit-time updates {'on' if on else 'off'}", tr.reason)
+                if tr.kind == "enter":
+                    self.router.set_commit_updates(True, reason=tr.reason, time=tr.time)
+                    self._log(tr.time, tr.regime, "commit-time updates on", tr.reason)
+                else:  # the flag exits *because* the updates stopped the herding: turning them off re-creates it
+                    self._log(tr.time, tr.regime, "commit-time updates stay on", tr.reason)
             elif tr.regime in SCORER_PRIORITY:
                 (self.active.add if tr.kind == "enter" else self.active.discard)(tr.regime)
                 self._switch(tr, detectors)
