@@ -234,7 +234,7 @@ def test_every_bad_argument_is_one_line_and_nonzero(argv, capsys):
     assert len(lines) == 1 and "error" in lines[0], (argv, err)
 
 
-def test_busy_port_and_ipv6(capsys):
+def test_busy_port(capsys):
     m, lock = RegimeMonitor(1), threading.Lock()
     server, _ = serve(m, lock, "127.0.0.1", 0)
     try:
@@ -246,13 +246,27 @@ def test_busy_port_and_ipv6(capsys):
     finally:
         server.shutdown()
         server.server_close()
-    if socket.has_ipv6:
-        try:
-            s6, _ = serve(m, lock, "::1", 0)
-        except ServeError:
-            pytest.skip("no IPv6 loopback here")
+
+
+def _ipv6_loopback() -> bool:
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="this machine has no IPv6 loopback (::1 cannot be bound)")
+def test_serves_on_ipv6_loopback():
+    m, lock = RegimeMonitor(1), threading.Lock()
+    s6, _ = serve(m, lock, "::1", 0)
+    try:
         with httpx.Client(timeout=5) as c:
             assert c.get(f"http://[::1]:{s6.server_port}/health").json()["status"] == "ok"
+    finally:
         s6.shutdown()
         s6.server_close()
 
