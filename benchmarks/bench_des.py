@@ -16,7 +16,6 @@ quiet core. Target: ours >= 10x faster, i.e. <= 8.2 s.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import replace
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 
 from analyzers.engines import ManagedProcess, free_port, router_available, start_router
 from benchmarks.serve_load import LoadResult, machine_line, make_bodies, run_load

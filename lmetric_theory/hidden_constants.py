@@ -26,7 +26,6 @@ cost-optimal are the stability intervals whose pick minimises ``c``
 from __future__ import annotations
 
 import math
-from fractions import Fraction
 
 import sympy as sp
 

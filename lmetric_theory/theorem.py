@@ -33,7 +33,7 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass, field
-from fractions import Fraction
+from fractions import Fraction  # noqa: F401  (the doctests use it)
 from typing import Callable, Mapping, Sequence
 
 import sympy as sp

@@ -44,7 +44,7 @@ from .arrivals import ArrivalRate
 from .calibration import StepTimeCalibrator
 from .output_length import OutputLengths
 from .sequential import Hysteresis
-from .validate import DecisionBatch, DecisionView
+from .validate import DecisionView
 
 __all__ = ["Transition", "RegimeDetector", "HotPrefixDetector", "PaperHotspotDetector", "DivergenceDetector",
            "ZeroFactorDetector", "HeterogeneityDetector", "StalenessDetector", "SaturationDetector", "default_detectors"]

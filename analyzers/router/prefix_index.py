@@ -235,7 +235,6 @@ class ApproxPrefixIndex:
         if not alive or n == 0:
             return out
         g = self.group
-        lrus = self._lru
         groups = self._groups
         ng = n // g
         distrust: dict[int, int] = {}  # group index -> instances whose bit there is not trusted

@@ -278,7 +278,7 @@ def main_simulate(argv: Sequence[str] | None = None, prog: str = "lmetric simula
             doc["detector"] = {**loops[0].summary(), "file": "detector.jsonl"}
         (sub / "summary.json").write_text(json.dumps(doc, indent=2, default=float))
         if not a.no_plots:
-            from .plots import plot_cdfs, plot_instance_series
+            from .plots import plot_instance_series
 
             plot_instance_series(res.snapshots, res.n_instances, sub / "instances.png")
         by_scorer[cfg.scorer] = res.results

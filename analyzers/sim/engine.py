@@ -295,7 +295,6 @@ class Instance:
             self._collect_finished(st.end)
             return
         end = st.end
-        pool = self.pool
         self.steps += 1
         self.busy_s += end - st.start
         for r, n, _c in st.items:

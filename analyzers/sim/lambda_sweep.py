@@ -11,7 +11,6 @@ Used to test the paper's "no tuning needed" claim: the best λ moves with the wo
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
