@@ -296,3 +296,13 @@ def test_linear_pick_changes_under_rescaling_t2():
     c = ctx(cached=(900, 0), running=(5, 0), waiting=(0, 0))
     assert choose("linear", c, {"lambda": 10})[0] == 0
     assert choose("linear", c, {"lambda": 1000})[0] == 1
+
+
+def test_a_numeric_parameter_given_a_non_number_is_a_one_line_value_error():
+    from analyzers.router.scorers import SCORERS
+
+    for bad in ("abc", True, None, [1]):
+        with pytest.raises(ValueError, match="parameter output must be a number"):
+            SCORERS["cost-model"].params({"output": bad})
+    assert SCORERS["cost-model"].params({"output": 3})["output"] == 3   # ints are numbers
+    assert SCORERS["linear"].params({"ties": "rotating"})["ties"] == "rotating"   # generic string parameters pass

@@ -63,12 +63,17 @@ class ScorerSpec:
     tie_policy: str = "lowest index"
 
     def params(self, overrides: Mapping[str, object] | None = None) -> dict:
-        """Defaults merged with ``overrides``; unknown parameter names raise ``KeyError``."""
+        """Defaults merged with ``overrides``; unknown parameter names raise ``KeyError``, a
+        non-number where the default is a number ``ValueError``."""
         out = dict(self.defaults)
         for k, v in (overrides or {}).items():
             if k not in out and k not in GENERIC_PARAMS:
                 known = ", ".join([*out, *GENERIC_PARAMS])
                 raise KeyError(f"scorer {self.name!r} has no parameter {k!r} (parameters: {known})")
+            d = out.get(k) if k in self.defaults else None
+            if isinstance(d, (int, float)) and not isinstance(d, bool) and (
+                    isinstance(v, bool) or not isinstance(v, (int, float))):
+                raise ValueError(f"scorer {self.name!r} parameter {k} must be a number, got {v!r}")
             if k == "ties" and v not in TIE_POLICIES:
                 raise KeyError(f"ties must be one of {', '.join(TIE_POLICIES)}, got {v!r}")
             if k == "picker" and v not in PICKERS:

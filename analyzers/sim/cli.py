@@ -68,6 +68,12 @@ def check_sim_args(a: argparse.Namespace, scorers: Sequence[str]) -> str | None:
     why = check_finite_params(params)
     if why:
         return why
+    for s in scorers:  # each chosen scorer's own parameters, by type (a number where one is expected)
+        if s in SCORERS:
+            try:
+                SCORERS[s].params({k: v for k, v in params.items() if k in SCORERS[s].defaults})
+            except (KeyError, ValueError) as exc:
+                return exc.args[0]
     for key in params:  # every --param must belong to at least one chosen scorer
         if key != "picker" and not any(key in SCORERS[s].defaults for s in scorers if s in SCORERS):
             known = sorted({k for s in scorers if s in SCORERS for k in SCORERS[s].defaults})
