@@ -501,6 +501,14 @@ def test_readme_sidecar_examples_work_as_written_in_a_fresh_directory(tmp_path):
         if argv[1:] == ["sidecar"] or argv[1] == "detector":
             continue  # the demo and the evaluation have tests of their own (minutes each)
         full = [sys.executable, "-m", "analyzers", *argv[1:]]
+        if "--follow" in argv:  # serves until stopped: it must read the file, keep running, and stop on SIGTERM
+            proc = subprocess.Popen(full, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            time.sleep(4)
+            assert proc.poll() is None, proc.communicate()[1]
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=20)
+            assert proc.returncode == 0 and b"Traceback" not in err, err
+            continue
         if "--scrape" in argv:  # unreachable example hosts: it must keep running, say why, and stop on SIGTERM
             proc = subprocess.Popen(full, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             time.sleep(4)
