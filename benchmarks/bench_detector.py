@@ -13,7 +13,6 @@ prefix classes, and 16 instances scraped every 100 ms, on one core.
 from __future__ import annotations
 
 import contextlib
-import gc
 import io
 import json
 import os
@@ -65,7 +64,7 @@ def cli_rates(records: list[dict]) -> tuple[float, float]:
     """Decision records per CPU-second through the sidecar's CLI path with ``--json``
     and ``--events`` on: the whole ``lmetric sidecar --source FILE`` run (runs of 512),
     and the ``--follow`` loop (one record at a time through :class:`Sidecar`)."""
-    from analyzers.sidecar.cli import main as sidecar_main
+    from analyzers.sidecar.cli import main as sidecar_main, streaming_gc
     from analyzers.sidecar.service import Sidecar
     from analyzers.sidecar.sources import JsonlSource
 
@@ -79,19 +78,17 @@ def cli_rates(records: list[dict]) -> tuple[float, float]:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
             sidecar_main(["--source", src, "--instances", "16", "--json", "--events", os.path.join(d, "e1.jsonl")])
         batched = len(records) / (time.process_time() - t)
-        # as `lmetric sidecar` does around its run (analyzers/sidecar/cli.py): objects made
-        # before it (here: the records above) are frozen, so whether a full collection
-        # rescanning them falls inside the timed loop (0.35 s for 40,000 records) is not measured
-        gc.freeze()
-        try:
+        # the garbage collector as `lmetric sidecar` sets it around its run (streaming_gc in
+        # analyzers/sidecar/cli.py): objects made before it (here: the records above) are frozen,
+        # so whether a full collection rescanning them falls inside the timed loop (0.35 s for
+        # 40,000 records) is not measured, and young collections run every 10,000 allocations
+        with streaming_gc():
             with open(os.path.join(d, "e2.jsonl"), "a") as ev, open(src, "rb") as fh:
                 sc = Sidecar(RegimeMonitor(16), events=ev, json_out=io.StringIO())
                 t = time.process_time()
                 for rec in JsonlSource(fh):
                     sc.feed(rec)
                 single = len(records) / (time.process_time() - t)
-        finally:
-            gc.unfreeze()
     return batched, single
 
 

@@ -108,9 +108,19 @@ class RegimeDetector(ABC):
         """``evidence``: a dict, or a function building it (called only when the bit is set
         or the regime is active, so the common quiet path stays cheap)."""
         self.events += 1
-        self.positives += bool(bit)
-        if key is not None and not bit and key not in self._tests:
-            return []  # a fresh test fed a 0 bit stays at 0: create tests lazily (lossless)
+        if not bit:
+            test = self._tests.get(key)
+            if test is None:
+                if key is not None:
+                    return []  # a fresh test fed a 0 bit stays at 0: create tests lazily (lossless)
+            elif not test.active and (key is None or len(self._tests) <= self.max_keys):  # (no _trim due)
+                et = test.enter_test
+                if et.statistic == 0.0 and et._down <= 0.0:  # Hysteresis.update's quiet path, inline
+                    test.events += 1
+                    et.n += 1
+                    return []
+        else:
+            self.positives += 1
         test = self._test(key)
         if key is not None and len(self._tests) > self.max_keys:
             self._trim()
@@ -170,13 +180,17 @@ class _ClassWindow:
         self._counts: dict[int | None, int] = {}
 
     def add(self, t: float, c: int | None) -> None:
-        self._q.append((t, c))
-        self._counts[c] = self._counts.get(c, 0) + 1
-        while self._q and (self._q[0][0] < t - self.window_s or len(self._q) > self.max_arrivals):
-            _, old = self._q.popleft()
-            self._counts[old] -= 1
-            if not self._counts[old]:
-                del self._counts[old]
+        q, counts = self._q, self._counts
+        q.append((t, c))
+        counts[c] = counts.get(c, 0) + 1
+        lo = t - self.window_s
+        while q and (q[0][0] < lo or len(q) > self.max_arrivals):
+            _, old = q.popleft()
+            n = counts[old] - 1
+            if n:
+                counts[old] = n
+            else:
+                del counts[old]
 
     def count(self, c) -> int:
         return self._counts.get(c, 0)
@@ -368,8 +382,10 @@ _FAMILY_PY = {
 
 
 def _argmin_py(score, x, p, bs) -> int:
+    """The first minimum of ``score`` over the instances (as ``np.argmin``: ``list.index``
+    of ``min`` finds the element ``min`` returned, the first of its equals)."""
     vals = [score(xi, pi, bi) for xi, pi, bi in zip(x, p, bs)]
-    return min(range(len(vals)), key=vals.__getitem__)
+    return vals.index(min(vals))
 
 
 class DivergenceDetector(RegimeDetector):
@@ -500,18 +516,20 @@ class DivergenceDetector(RegimeDetector):
         bs, p, x = v.bs.tolist(), v.p.tolist(), v.x.tolist()
         o = self.outputs.expected(record.prefix_class)
         t0, kappa, budget, floor = self.t0_ms, self.kappa_ms, self.budget, self.floor_batch
-        ttft = [xi * (1 + t0 / (kappa * max(budget - bi, 1.0))) for xi, bi in zip(x, bs)]
+        # max(budget - b, 1.0) written as a conditional (equal on the validated, finite batch sizes)
+        ttft = [xi * (1 + t0 / (kappa * (d if (d := budget - bi) > 1.0 else 1.0))) for xi, bi in zip(x, bs)]
         costs = [(ti + bi * pi) + (bi * o if bi + 1 > floor else 0.0) for ti, bi, pi in zip(ttft, bs, p)]
-        idx = range(len(costs))
-        k_cost = min(idx, key=costs.__getitem__)
+        k_cost = costs.index(min(costs))  # the first minimum, as np.argmin
         fam = self._families([record])[0]
         self._last_family = fam
-        picks = {fam: _argmin_py(_FAMILY_PY[fam], x, p, bs)}
+        lm = [xi * (bi + 1) for xi, bi in zip(x, bs)]  # the reference product, inline (_FAMILY_PY["lmetric"])
+        picks = {"lmetric": lm.index(min(lm))}
         if fam != "lmetric":
-            picks["lmetric"] = _argmin_py(_FAMILY_PY["lmetric"], x, p, bs)
+            picks = {fam: _argmin_py(_FAMILY_PY[fam], x, p, bs), **picks}
         lam = self._lambda(1)
         picks["cost-model"] = k_cost
-        picks["linear"] = min(idx, key=[xi + lam * (bi + 1) for xi, bi in zip(x, bs)].__getitem__)
+        lin = [xi + lam * (bi + 1) for xi, bi in zip(x, bs)]
+        picks["linear"] = lin.index(min(lin))
         a = self._cost_rate
         for name, k in picks.items():
             val = costs[k]

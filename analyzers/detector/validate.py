@@ -353,13 +353,14 @@ class RecordValidator:
         sc = None
         if scores:  # scores may be negative (max-score rules) or inf (excluded), never NaN
             try:
-                sum(scores)  # TypeError for anything but numbers
+                total = sum(scores)  # TypeError for anything but numbers
                 sc = np.array(scores, dtype=float)
             except TypeError:
                 return "non_numeric", None
             except OverflowError:
                 return "out_of_range", None
-            if np.isnan(sc).any():
+            # a NaN score makes the sum NaN; a NaN sum without one (inf + -inf) is looked at closely
+            if total != total and np.isnan(sc).any():
                 return "nan", None
         return None, (np.array(ind, dtype=float), sc)
 
