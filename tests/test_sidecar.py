@@ -11,6 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from analyzers.cli import main
 from analyzers.detector.monitor import RegimeMonitor
@@ -98,7 +100,8 @@ def test_scraper_reads_instances_and_marks_a_dead_one_stale_not_dropped():
         srv.server_close()
 
 
-def test_jsonl_source_follows_a_growing_file_and_counts_bad_lines(tmp_path):
+@pytest.mark.parametrize("mode", ["r", "rb"])  # text: one readline a line; binary: blocks split at newlines
+def test_jsonl_source_follows_a_growing_file_and_counts_bad_lines(tmp_path, mode):
     path = tmp_path / "t.jsonl"
     path.write_text('{"kind": "snapshot", "time": 0, "instance": 0, "num_running": 1, "num_waiting": 0, "kv_usage": 0.1}\n')
     stop = threading.Event()
@@ -118,7 +121,7 @@ def test_jsonl_source_follows_a_growing_file_and_counts_bad_lines(tmp_path):
         stop.set()
 
     threading.Thread(target=writer).start()
-    with path.open() as fh:
+    with path.open(mode) as fh:
         for rec in jsonl_records(fh, follow=True, poll_s=0.05, stop=stop):
             got.append(rec)
     assert [r["kind"] for r in got] == ["snapshot", "unparsable", "snapshot"] and got[1]["line"] == 2
@@ -212,3 +215,43 @@ def test_main_job_demo_prints_regimes_fallbacks_and_latency():
     assert re.search(r"heterogeneity: flagged .* The fallback (helped|hurt|had a mixed effect|made no clear difference)",
                      text)
     assert "1099511627776" not in text and "Equation 2" not in text
+
+
+class _Pieces:
+    """A binary stream whose ``read1`` returns the given piece sizes (then the rest)."""
+
+    def __init__(self, data: bytes, sizes: list[int]):
+        self.data, self.sizes, self.pos = data, list(sizes), 0
+
+    def read1(self, n: int) -> bytes:
+        k = min(n, self.sizes.pop(0) if self.sizes else n)
+        out = self.data[self.pos:self.pos + k]
+        self.pos += len(out)
+        return out
+
+
+class _LinesOnly:
+    """A stream with ``readline`` only: JsonlSource reads it one line at a time."""
+
+    def __init__(self, data: bytes):
+        self.fh = io.BytesIO(data)
+
+    def readline(self, n: int) -> bytes:
+        return self.fh.readline(n)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([b"\n", b"{}", b'{"kind": "x"}', b"[1]", b"\xff", b"  ", b"nul", b"7" * 9]), max_size=40),
+       st.integers(1, 24), st.lists(st.integers(1, 30), max_size=20))
+def test_block_reader_yields_what_the_line_reader_yields(parts, max_line, sizes):
+    """Records, line numbers and the offset after each (what --resume and events record) are
+    those of one readline a line, over-long lines included, for any split into blocks."""
+    from analyzers.sidecar.sources import JsonlSource
+
+    data = b"".join(parts)
+
+    def run(fh):
+        src = JsonlSource(fh, max_line=max_line)
+        return [(rec, src.offset, src.line_no) for rec in src], src.offset
+
+    assert run(_Pieces(data, sizes)) == run(_LinesOnly(data))

@@ -237,8 +237,12 @@ class HotPrefixDetector(RegimeDetector):
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = (y_h / np.maximum(m, 1)) / ((batch.y.sum(axis=1) - y_h) / np.maximum(n - m, 1))
         out = []
-        for i, rec in enumerate(recs):
-            out.extend(self._step(rec, views[i], holders[i], int(m[i]), n, float(ratio[i])))
+        step = self._step
+        # rows and numbers as Python objects made in C (indexing numpy per record costs ~0.2 us each)
+        for rec, v, h, mi, ri in zip(recs, views, list(holders), m.tolist(), ratio.tolist()):
+            tr = step(rec, v, h, mi, n, ri)
+            if tr:
+                out.extend(tr)
         return out
 
     def _step(self, record, v, holders, m: int, n: int, ratio: float) -> list[Transition]:
@@ -317,8 +321,11 @@ class PaperHotspotDetector(RegimeDetector):
         m = np.count_nonzero(holders, axis=1).tolist()
         best = best.tolist()
         out = []
-        for i, rec in enumerate(recs):
-            out.extend(self._step(rec, holders[i], best[i], m[i]))
+        step = self._step
+        for rec, h, b, mi in zip(recs, list(holders), best, m):
+            tr = step(rec, h, b, mi)
+            if tr:
+                out.extend(tr)
         return out
 
     def _step(self, record, holders, inside_best: bool | None, m: int, view=None) -> list[Transition]:
@@ -516,19 +523,25 @@ class DivergenceDetector(RegimeDetector):
         bs, p, x = v.bs.tolist(), v.p.tolist(), v.x.tolist()
         o = self.outputs.expected(record.prefix_class)
         t0, kappa, budget, floor = self.t0_ms, self.kappa_ms, self.budget, self.floor_batch
-        # max(budget - b, 1.0) written as a conditional (equal on the validated, finite batch sizes)
-        ttft = [xi * (1 + t0 / (kappa * (d if (d := budget - bi) > 1.0 else 1.0))) for xi, bi in zip(x, bs)]
-        costs = [(ti + bi * pi) + (bi * o if bi + 1 > floor else 0.0) for ti, bi, pi in zip(ttft, bs, p)]
-        k_cost = costs.index(min(costs))  # the first minimum, as np.argmin
         fam = self._families([record])[0]
         self._last_family = fam
-        lm = [xi * (bi + 1) for xi, bi in zip(x, bs)]  # the reference product, inline (_FAMILY_PY["lmetric"])
+        lam = self._lambda(1)
+        # one pass over the instances: the cost model's TTFT and cost, the reference product
+        # (_FAMILY_PY["lmetric"]) and the linear rule; max(budget - b, 1.0) as a conditional
+        # (equal on the validated, finite batch sizes)
+        ttft, costs, lm, lin = [], [], [], []
+        for xi, bi, pi in zip(x, bs, p):
+            d = budget - bi
+            ti = xi * (1 + t0 / (kappa * (d if d > 1.0 else 1.0)))
+            ttft.append(ti)
+            costs.append((ti + bi * pi) + (bi * o if bi + 1 > floor else 0.0))
+            lm.append(xi * (bi + 1))
+            lin.append(xi + lam * (bi + 1))
+        k_cost = costs.index(min(costs))  # the first minimum, as np.argmin
         picks = {"lmetric": lm.index(min(lm))}
         if fam != "lmetric":
             picks = {fam: _argmin_py(_FAMILY_PY[fam], x, p, bs), **picks}
-        lam = self._lambda(1)
         picks["cost-model"] = k_cost
-        lin = [xi + lam * (bi + 1) for xi, bi in zip(x, bs)]
         picks["linear"] = lin.index(min(lin))
         a = self._cost_rate
         for name, k in picks.items():
@@ -622,10 +635,14 @@ class DivergenceDetector(RegimeDetector):
         beyond = (bs[rows, k_cost] + 1 > self.floor_batch)
         self.last_time = recs[-1].time if recs else self.last_time
         out = []
-        for i, rec in enumerate(recs):
-            out.extend(self._decided(rec, int(k_prod[i]), int(k_cost[i]), float(regret[i]),
-                                     float(blind[i]) if is_port[i] else 0.0, float(p_prod[i]), bool(beyond[i]),
-                                     float(out_len[i, 0]), fams[i]))
+        decided = self._decided
+        # as Python ints, floats and bools made in C (the values of int(), float(), bool() per element)
+        for rec, kp, kc, rg, bl, port, pp, bey, o, fam in zip(
+                recs, k_prod.tolist(), k_cost.tolist(), regret.tolist(), blind.tolist(), is_port.tolist(),
+                p_prod.tolist(), beyond.tolist(), out_len[:, 0].tolist(), fams):
+            tr = decided(rec, kp, kc, rg, bl if port else 0.0, pp, bey, o, fam)
+            if tr:
+                out.extend(tr)
         return out
 
 

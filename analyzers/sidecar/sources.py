@@ -59,6 +59,68 @@ class JsonlSource:
         self.line_no = 0
 
     def __iter__(self) -> Iterator:
+        read1 = getattr(self.fh, "read1", None)
+        return self._blocks(read1) if read1 is not None else self._lines()
+
+    def _blocks(self, read1) -> Iterator:
+        """Binary buffered streams: blocks of up to 64 KiB (``read1``: what is available,
+        never waiting for more), split at newlines — the records, offsets and line numbers
+        of :meth:`_lines` (tested on random bytes), a third of its cost per line."""
+        max_line = self.max_line
+        pending = b""     # the start of a line whose newline has not come yet (at most max_line bytes)
+        skipping = False  # inside an over-long line: discard up to its newline
+        while True:
+            data = read1(1 << 16)
+            if isinstance(data, str):
+                data = data.encode("utf-8", "surrogateescape")
+            if not data:
+                if not self.follow or (self.stop is not None and self.stop.is_set()):
+                    if pending:
+                        self.line_no += 1
+                        self.offset += len(pending)
+                        yield _parse(pending, self.line_no)
+                    return
+                if self.idle_marker:
+                    yield None  # caught up: a consumer batching what is available flushes now
+                _time.sleep(self.poll_s)
+                continue
+            start = 0
+            if skipping:
+                nl = data.find(b"\n")
+                if nl < 0:
+                    self.offset += len(data)
+                    continue
+                self.offset += nl + 1
+                start, skipping = nl + 1, False
+            find = data.find
+            while True:
+                nl = find(b"\n", start)
+                if nl < 0:
+                    break
+                if pending:
+                    line, pending = pending + data[start:nl + 1], b""
+                else:
+                    line = data[start:nl + 1]
+                start = nl + 1
+                self.line_no += 1
+                if len(line) > max_line + 1:  # as _lines: reported once max_line + 1 bytes are read
+                    self.offset += max_line + 1
+                    yield {"kind": "too_long", "line": self.line_no}
+                    self.offset += len(line) - (max_line + 1)
+                    continue
+                self.offset += len(line)
+                yield _parse(line, self.line_no)
+            if start < len(data):
+                pending += data[start:]
+                if len(pending) > max_line:
+                    self.line_no += 1
+                    self.offset += max_line + 1
+                    yield {"kind": "too_long", "line": self.line_no}
+                    self.offset += len(pending) - (max_line + 1)
+                    pending, skipping = b"", True
+
+    def _lines(self) -> Iterator:
+        """Any stream (text streams too), one ``readline`` a line."""
         fh, limit = self.fh, self.max_line + 1
         buf = b""
         skipping = False  # inside an over-long line: discard up to its newline
