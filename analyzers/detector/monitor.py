@@ -71,14 +71,15 @@ class RegimeMonitor:
             self.decisions += 1
             sc = rec.scores  # validated: numbers, no NaN (builtins beat numpy on one short list)
             if len(sc) > 1:
-                lo = min(sc)
-                if lo > -math.inf and max(sc) < math.inf:
-                    i = sc.index(lo)
-                    self.last_margin = float(min(sc[:i] + sc[i + 1:])) - float(lo)  # runner-up minus best, as floats
+                s = sorted(sc)  # stable: s[0] is min(sc), s[1] the minimum of the others
+                if s[0] > -math.inf and s[-1] < math.inf:
+                    self.last_margin = float(s[1]) - float(s[0])  # runner-up minus best, as floats
                     self.margin_sum += self.last_margin
         out: list[Transition] = []
         for d in self.detectors:
-            out.extend(d.update(rec, notes, view))
+            tr = d.update(rec, notes, view)
+            if tr:
+                out.extend(tr)
         return self._record(out)
 
     def _record(self, out: list[Transition]) -> list[Transition]:
@@ -123,8 +124,11 @@ class RegimeMonitor:
         self.records["decision"] += len(recs)
         self.decisions += len(recs)
         self.last_time = max(self.last_time, recs[-1].time)
-        scored = [v.scores for v in views if v.scores is not None and v.scores.size > 1]
-        if scored and len({s.size for s in scored}) == 1:
+        if batch is not None and batch.scores is not None:  # every row scored: the rows of the views below
+            scored = [batch.scores] if batch.scores.shape[1] > 1 else []
+        else:
+            scored = [v.scores for v in views if v.scores is not None and v.scores.size > 1]
+        if scored and len({s.shape[-1] for s in scored}) == 1:
             sc = np.vstack(scored)
             sc = sc[np.isfinite(sc).all(axis=1)]
             if sc.size:

@@ -48,10 +48,11 @@ __all__ = ["RecordValidator", "DecisionView", "DecisionBatch"]
 class DecisionBatch:
     """The validated decisions of a batch as 2-D arrays (one row per decision)."""
 
-    __slots__ = ("cached", "q", "bs", "p", "x", "y")
+    __slots__ = ("cached", "q", "bs", "p", "x", "y", "scores")
 
-    def __init__(self, cached, q, bs, p, x, y):
-        self.cached, self.q, self.bs, self.p, self.x, self.y = cached, q, bs, p, x, y
+    def __init__(self, cached, q, bs, p, x, y, scores=None):
+        """``scores``: every row's scores, when every decision of the run carried ``n`` numbers."""
+        self.cached, self.q, self.bs, self.p, self.x, self.y, self.scores = cached, q, bs, p, x, y, scores
 
 
 class DecisionView:
@@ -497,6 +498,7 @@ class RecordValidator:
                                                          rows_y[i], None if rows_s is None else rows_s[i])))
             keep.append(i)
         if len(keep) == len(dicts):
-            return pairs, DecisionBatch(cached, q, bs, p, x, y)
+            return pairs, DecisionBatch(cached, q, bs, p, x, y, scores_all)
         k = np.array(keep, dtype=int)
-        return pairs, DecisionBatch(cached[k], q[k], bs[k], p[k], x[k], y[k])
+        return pairs, DecisionBatch(cached[k], q[k], bs[k], p[k], x[k], y[k],
+                                    None if scores_all is None else scores_all[k])

@@ -51,8 +51,21 @@ class Sidecar:
         self._up: dict[int, bool] = {}
 
     def feed(self, raw) -> list[Transition]:
-        """Process one record; never raises on bad input."""
-        return self.feed_many([raw], batched=False)
+        """Process one record; never raises on bad input (:meth:`feed_many` of one, unbatched)."""
+        with self.lock:
+            out = self.monitor.process(raw)
+            policy = self.monitor.policy
+            actions = ()
+            if policy is not None:
+                actions = policy.actions[self._actions_seen:]
+                self._actions_seen = len(policy.actions)
+        if self.quiet or not (out or actions):
+            return out
+        for tr in out:
+            self._emit(tr.to_dict(), transition_line(tr))
+        for act in actions:
+            self._emit(act.to_dict(), f"[{act.time:9.2f}s] {'':<17} ACTION {act.action}")
+        return out
 
     def feed_many(self, raws: list, batched: bool = True) -> list[Transition]:
         """Process records in order (decision runs vectorised when ``batched``)."""
