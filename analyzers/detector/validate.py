@@ -82,6 +82,24 @@ class DecisionView:
         return cls(rec, np.asarray(rec.cached_tokens, float), np.asarray(rec.queued_prefill_tokens, float),
                    np.asarray(rec.batch_size, float), s)
 
+
+class _RowView(DecisionView):
+    """Row ``i`` of a vectorised run's arrays as a :class:`DecisionView`, each array read
+    when a detector asks for it (most decisions need none: only evidence and the rare
+    branches look at a single decision's arrays). The same values as the rows made
+    eagerly, without making six row objects per decision."""
+
+    __slots__ = ("_src", "_i")
+
+    cached = property(lambda self: self._src[0][self._i])
+    q = property(lambda self: self._src[1][self._i])
+    bs = property(lambda self: self._src[2][self._i])
+    p = property(lambda self: self._src[3][self._i])
+    x = property(lambda self: self._src[4][self._i])
+    y = property(lambda self: self._src[5][self._i])
+    scores = property(lambda self: None if self._src[6] is None else self._src[6][self._i])
+
+
 _SNAP_REQUIRED = ("time", "instance", "num_running", "num_waiting", "kv_usage")
 _SNAP_COUNTERS = ("prefix_cache_queries_total", "prefix_cache_hits_total", "num_preemptions_total", "steps_total",
                   "prompt_tokens_total", "generation_tokens_total", "busy_ms_total")
@@ -466,10 +484,8 @@ class RecordValidator:
             pass
         bad = bad | (arr > np.array(_IND_BOUNDS)[None, :, None]).any(axis=(1, 2)) | (meta[:, 0] > MAX_TIME) | (
             meta[:, 1] > MAX_TOKENS)
-        # row views, made once in C (indexing them one by one in Python costs ~1 us a record)
-        rows_c, rows_q, rows_b, rows_p, rows_x, rows_y = (list(a) for a in (cached, q, bs, p, x, y))
-        rows_s = list(scores_all) if scores_all is not None else None
-        from_parts = DecisionView.from_parts
+        src = (cached, q, bs, p, x, y, scores_all)  # read by the row views (_RowView) when asked
+        no_scores = scores_all is None
         seen, dedup = self._seen, self._dedup
         skew = self.max_skew
         pairs: list = []
@@ -477,7 +493,7 @@ class RecordValidator:
         for i, (d, is_bad) in enumerate(zip(dicts, bad.tolist())):
             t = float(d["time"])
             c = d["chosen"]
-            if is_bad or (rows_s is None and d.get("scores")) or _decision_meta(d) or not (0 <= c < n) or (
+            if is_bad or (no_scores and d.get("scores")) or _decision_meta(d) or not (0 <= c < n) or (
                     t < self._last_decision_time) or not (t <= self.clock + skew or self.clock == -math.inf) or (
                     d["request_id"], t) in seen:
                 self.notes = set()
@@ -494,8 +510,9 @@ class RecordValidator:
             if len(seen) > dedup:
                 seen.popitem(last=False)
             self.accepted += 1
-            pairs.append((decision_record(d), from_parts(rows_c[i], rows_q[i], rows_b[i], rows_p[i], rows_x[i],
-                                                         rows_y[i], None if rows_s is None else rows_s[i])))
+            v = _new(_RowView)
+            v._src, v._i, v.memo = src, i, None
+            pairs.append((decision_record(d), v))
             keep.append(i)
         if len(keep) == len(dicts):
             return pairs, DecisionBatch(cached, q, bs, p, x, y, scores_all)
