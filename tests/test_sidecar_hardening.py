@@ -640,3 +640,39 @@ def test_any_value_in_any_field_is_accepted_or_counted(field, value, batched):
     accepted = sum(v for k, v in m.records.items() if k != "bad")
     assert m.records["bad"] == sum(m.bad_records.values())
     assert accepted + m.records["bad"] == len(stream)
+
+
+def test_runs_of_512_and_one_record_at_a_time_give_the_same_events_and_counts():
+    """The file path (runs of 512, vectorised) and the --follow path (one record at a time)
+    give the same events — evidence included — and the same state: counts of accepted,
+    dropped by reason, notes, detector statistics (issue 9: speed work must not change an
+    output). The stream has regimes and bad lines of every kind; it has no output_tokens and
+    no policy acts, the two things the batch path defines per run (RegimeMonitor.process_many)."""
+    import io
+    import itertools
+
+    from analyzers.sidecar.service import Sidecar
+    from analyzers.sidecar.sources import JsonlSource
+
+    clean = clean_stream(t_end=260.0)
+    rng = random.Random(4)
+    lines: list[bytes] = []
+    for i, rec in enumerate(clean):
+        while i >= 20 and rng.random() < 0.3:
+            lines.extend(bad_lines(rng, clean[max(0, i - 40):i]))
+        lines.append(json.dumps(rec).encode())
+        if rec["kind"] == "decision" and i % 97 == 0:
+            lines.append(lines[-1])  # a duplicate of the decision just read
+    data = b"\n".join(lines) + b"\n"
+    runs, one = (Sidecar(RegimeMonitor(4), events=io.StringIO()) for _ in range(2))
+    src = iter(JsonlSource(io.BytesIO(data)))
+    while chunk := list(itertools.islice(src, 512)):  # as `lmetric sidecar --source FILE` does
+        runs.feed_many(chunk)
+    for rec in JsonlSource(io.BytesIO(data)):
+        one.feed(rec)
+    events = runs.events.getvalue()
+    assert events == one.events.getvalue()
+    assert {"saturation", "heterogeneity"} <= {json.loads(e)["regime"] for e in events.splitlines()}
+    a, b = runs.monitor.state(), one.monitor.state()
+    assert json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
+    assert a["bad_records"]["non_utf8"] and a["bad_records"]["future"] and a["bad_records"]["duplicate"]
