@@ -76,19 +76,27 @@ class OutputLengths:
         v = float(output_tokens)
         if not v >= 0.0:   # NaN or negative: not an output length
             return
-        self._global.add(v)
+        g = self._global  # _Window.add, inline (once per decision with an output length)
+        g.order.append(v)
+        insort(g.sorted, v)
+        if len(g.order) > g.n:
+            del g.sorted[bisect_left(g.sorted, g.order.popleft())]
         self._global_q = None
         if cls is None:
             return
-        w = self._classes.get(cls)
+        classes = self._classes
+        w = classes.get(cls)
         if w is None:
-            w = self._classes[cls] = _Window(self.window)
-            if len(self._classes) > self.max_classes:
-                old, _ = self._classes.popitem(last=False)
+            w = classes[cls] = _Window(self.window)
+            if len(classes) > self.max_classes:
+                old, _ = classes.popitem(last=False)
                 self._cache.pop(old, None)
         else:
-            self._classes.move_to_end(cls)
-        w.add(v)
+            classes.move_to_end(cls)
+        w.order.append(v)
+        insort(w.sorted, v)
+        if len(w.order) > w.n:
+            del w.sorted[bisect_left(w.sorted, w.order.popleft())]
         self._cache.pop(cls, None)
 
     def fleet(self) -> float:

@@ -348,9 +348,10 @@ class RecordValidator:
 
     def _indicators(self, d: dict):
         """``(reason, None)`` or ``(None, (indicator array, scores array or None))``."""
-        ind = [d[f] for f in _DEC_INDICATORS]
+        ind = [d["cached_tokens"], d["queued_prefill_tokens"], d["batch_size"]]  # _DEC_INDICATORS
         scores = d.get("scores") or []
-        if not all(isinstance(v, list) for v in ind) or not isinstance(scores, list):
+        if not (isinstance(ind[0], list) and isinstance(ind[1], list) and isinstance(ind[2], list)
+                and isinstance(scores, list)):
             return "non_numeric", None
         n = len(ind[0])
         if n == 0 or len(ind[1]) != n or len(ind[2]) != n or (scores and len(scores) != n) or (
