@@ -220,13 +220,14 @@ class HotPrefixDetector(RegimeDetector):
             return []
         v = _view(record, view)
         holders, m = _holders(v)
-        n = holders.size
-        ratio = 1.0
-        if 0 < m < n:
-            y = v.y
-            y_h = float(np.dot(y, holders))  # sums of small integers: exact in floats
-            ratio = (y_h / m) / ((float(y.sum()) - y_h) / (n - m))
-        return self._step(record, v, holders, m, n, ratio)
+        return self._step(record, v, holders, m, holders.size, None)  # the load ratio when needed
+
+    @staticmethod
+    def _load_ratio(v, holders, m: int, n: int) -> float:
+        """Holders' mean ``BS+1`` over non-holders' (``0 < m < n``)."""
+        y = v.y
+        y_h = float(np.dot(y, holders))  # sums of small integers: exact in floats
+        return (y_h / m) / ((float(y.sum()) - y_h) / (n - m))
 
     def update_batch(self, recs, views, batch) -> list[Transition]:
         """Vectorised :meth:`update` over a run of decisions."""
@@ -245,7 +246,8 @@ class HotPrefixDetector(RegimeDetector):
                 out.extend(tr)
         return out
 
-    def _step(self, record, v, holders, m: int, n: int, ratio: float) -> list[Transition]:
+    def _step(self, record, v, holders, m: int, n: int, ratio: float | None) -> list[Transition]:
+        """``ratio``: the load ratio (vectorised), or ``None`` to compute it only when read."""
         c = record.prefix_class
         self.win.add(record.time, c)
         if c is None or self.win.total < self.min_arrivals:
@@ -254,7 +256,11 @@ class HotPrefixDetector(RegimeDetector):
             return self._feed(False, record.time, {}, c) if c in self._tests else []
         share = self.win.count(c) / self.win.total
         eq2_fails = not C.hot_prefix_condition(share, m, n)
-        bit = eq2_fails and bool(holders[record.chosen]) and ratio > 1 + self.slack
+        bit = eq2_fails and bool(holders[record.chosen])
+        if bit or (c in self._tests and self._tests[c].active):  # the bit or the evidence reads it
+            if ratio is None:
+                ratio = self._load_ratio(v, holders, m, n)
+            bit = bit and ratio > 1 + self.slack
 
         def ev():
             q, p, y = v.q, v.p, v.y
@@ -523,7 +529,8 @@ class DivergenceDetector(RegimeDetector):
         bs, p, x = v.bs.tolist(), v.p.tolist(), v.x.tolist()
         o = self.outputs.expected(record.prefix_class)
         t0, kappa, budget, floor = self.t0_ms, self.kappa_ms, self.budget, self.floor_batch
-        fam = self._families([record])[0]
+        fam = self.family if self.family is not None else (  # _families, for one record
+            record.scorer if record.scorer in _FAMILY_SCORES else "lmetric")
         self._last_family = fam
         lam = self._lambda(1)
         # one pass over the instances: the cost model's TTFT and cost, the reference product
@@ -534,9 +541,10 @@ class DivergenceDetector(RegimeDetector):
             d = budget - bi
             ti = xi * (1 + t0 / (kappa * (d if d > 1.0 else 1.0)))
             ttft.append(ti)
-            costs.append((ti + bi * pi) + (bi * o if bi + 1 > floor else 0.0))
-            lm.append(xi * (bi + 1))
-            lin.append(xi + lam * (bi + 1))
+            b1 = bi + 1
+            costs.append((ti + bi * pi) + (bi * o if b1 > floor else 0.0))
+            lm.append(xi * b1)
+            lin.append(xi + lam * b1)
         k_cost = costs.index(min(costs))  # the first minimum, as np.argmin
         picks = {"lmetric": lm.index(min(lm))}
         if fam != "lmetric":
@@ -544,10 +552,10 @@ class DivergenceDetector(RegimeDetector):
         picks["cost-model"] = k_cost
         picks["linear"] = lin.index(min(lin))
         a = self._cost_rate
+        decay, mean_cost = (1 - a) ** 1, self._mean_cost
         for name, k in picks.items():
             val = costs[k]
-            prev = self._mean_cost.get(name, val)
-            self._mean_cost[name] = float(prev * (1 - a) ** 1 + a * val)
+            mean_cost[name] = float(mean_cost.get(name, val) * decay + a * val)
         kp = picks[fam]
         rg = costs[kp] / costs[k_cost] - 1.0
         port = fam != "lmetric"
