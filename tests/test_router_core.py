@@ -4,10 +4,12 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from analyzers.router.context import DecisionContext
 from analyzers.router.prefix_index import ApproxPrefixIndex, ExactPrefixIndex
-from analyzers.router.router import Router
+from analyzers.router.router import Router, _margin_ties
 from analyzers.router.scorers import get_scorer, pick
 from analyzers.sim.cluster import Cluster
 from analyzers.sim.profiles import get_profile
@@ -134,3 +136,56 @@ def test_exact_index_events_and_cap():
     assert idx.match([5]).tolist() == [0, 1, 0]
     with pytest.raises(ValueError):
         ExactPrefixIndex(0)
+
+
+def _decide_sequence(defer: bool, seed: int):
+    """Sixty decisions over eight prompts sharing prefixes, with the index update deferred
+    (flushed only by the next decision) or applied at once; picks and final index state."""
+    g = np.random.default_rng(seed)
+    idx = ApproxPrefixIndex(4, capacity_blocks=40, group_blocks=4)
+    router = Router("lmetric", rng=rng(), prefix_index=idx)
+    prompts = [[1000 * (p % 3) + b for b in range(int(g.integers(2, 20)))] for p in range(8)]
+    picks = []
+    for i in range(60):
+        hs = prompts[int(g.integers(8))]
+        ctx = replace(DecisionContext.build(16 * len(hs) + 5, np.zeros(4), g.integers(0, 4, 4), np.zeros(4)),
+                      block_hashes=hs, request_id=i)
+        picks.append(router.choose(ctx, defer_index=defer).chosen)
+    router.flush_index()
+    return picks, idx.holders()
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_deferred_index_update_gives_the_same_decisions(seed):
+    """``defer_index`` (what serve uses) moves the insert after the decision but the next
+    decision applies it first: the same picks and the same index as inserting at once."""
+    assert _decide_sequence(True, seed) == _decide_sequence(False, seed)
+
+
+def test_deferred_index_update_is_pending_until_flushed():
+    idx = ApproxPrefixIndex(2, capacity_blocks=100)
+    router = Router("lmetric", rng=rng(), prefix_index=idx)
+    ctx = replace(DecisionContext.build(100, [0, 0], [0, 3], [0, 0]), block_hashes=[5, 6, 7])
+    k = router.choose(ctx, defer_index=True).chosen
+    assert idx.size(k) == 0
+    router.flush_index()
+    router.flush_index()  # a second flush is a no-op
+    assert idx.size(k) == 3 and idx.match([5, 6, 7]).tolist()[k] == 3
+
+
+def _margin_ties_reference(scores, k):
+    """The computation ``Router.choose`` used before the small-fleet fast path."""
+    others = np.concatenate((scores[:k], scores[k + 1:]))
+    finite = others[np.isfinite(others)]
+    margin = float(finite.min() - scores[k]) if finite.size else float("inf")
+    return margin, int(np.sum(scores == scores.min()))
+
+
+@given(st.lists(st.sampled_from([0.0, -0.0, 1.0, 2.5, 1e300, -3.0, np.inf, -np.inf, np.nan]), min_size=1, max_size=70),
+       st.data())
+def test_margin_and_ties_equal_the_numpy_reference(values, data):
+    scores = np.array(values)
+    k = data.draw(st.integers(0, len(values) - 1))
+    got, want = _margin_ties(scores, k), _margin_ties_reference(scores, k)
+    assert got[1] == want[1]
+    assert got[0] == want[0] or (np.isnan(got[0]) and np.isnan(want[0]))

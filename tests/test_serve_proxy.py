@@ -133,3 +133,28 @@ def test_cli_port_zero_prints_url_and_serves(tmp_path):
         proc.wait(10)
         proc.stdout.close()
         fake.stop()
+
+
+def test_index_update_runs_after_the_decision_and_before_the_next_lookup():
+    """``decide`` defers the prefix-index insert to the next event-loop turn (off the
+    request's added latency); a lookup that comes sooner applies it first."""
+    import asyncio
+
+    import numpy as np
+
+    from analyzers.serve.proxy import Proxy
+
+    toks = np.arange(400, dtype=np.uint32)
+
+    async def run():
+        px = Proxy(ServeConfig(backends=["http://10.0.0.1:8000", "http://10.0.0.2:8000"], detector="off"))
+        d = px.decide(toks, set())
+        pending = px.tracker._pending is not None
+        hit = px.tracker.cached(toks, [d.url])[0]   # no loop turn yet: the lookup applies the update itself
+        d2 = px.decide(toks, set())
+        await asyncio.sleep(0)                       # the scheduled flush runs (nothing left to apply)
+        return pending, hit, px.tracker._pending, d2
+    pending, hit, after, d2 = asyncio.run(run())
+    assert pending and after is None
+    assert hit == 16 * ((400 - 1) // 16)            # the whole prompt but its last partial block
+    assert d2.predicted in (0.0, hit)

@@ -98,6 +98,32 @@ class SwitchRecord:
     reason: str
 
 
+def _margin_ties(scores: np.ndarray, k: int) -> tuple[float, int]:
+    """``(margin, ties)``: the smallest *finite* score other than ``scores[k]`` minus
+    ``scores[k]`` (``inf`` when there is none), and how many scores equal the minimum
+    (0 when a score is NaN, as ``numpy.min`` propagates it). Python floats for small
+    fleets (a handful of numpy calls cost more there), numpy beyond 32 instances;
+    both give the same numbers.
+
+    >>> _margin_ties(np.array([3.0, 1.0, 1.0, np.inf]), 1)
+    (0.0, 2)
+    >>> _margin_ties(np.array([2.0, np.inf]), 0)
+    (inf, 1)
+    """
+    if scores.shape[0] <= 32:
+        sl = scores.tolist()
+        best = sl[k]
+        others = [v for i, v in enumerate(sl) if i != k and v - v == 0.0]  # v - v is NaN for inf and NaN
+        margin = min(others) - best if others else float("inf")
+        ties = 0 if any(v != v for v in sl) else sl.count(min(sl))
+        return float(margin), ties
+    best = scores[k]
+    fin = np.isfinite(scores)
+    fin[k] = False
+    margin = float(scores[fin].min() - best) if fin.any() else float("inf")
+    return margin, int(np.count_nonzero(scores == scores.min()))
+
+
 def _rank(scores: np.ndarray, k: int) -> int:
     return int(np.sum(scores < scores[k]))
 
@@ -124,6 +150,7 @@ class Router:
         self.decisions = 0
         self.class_policies: dict[int, ClassPolicy] = {}
         self.speed_estimate: np.ndarray | None = None
+        self._pending_insert: tuple[int, Sequence[int], int] | None = None
 
     def _set(self, scorer: str, params: Mapping[str, object] | None) -> None:
         spec = get_scorer(scorer)
@@ -173,10 +200,17 @@ class Router:
             return ctx
         return replace(ctx, waiting=ctx.waiting + self._d_bs, queued_prefill=ctx.queued_prefill + self._d_q)
 
-    def choose(self, ctx: DecisionContext) -> Decision:
-        """Score, pick, shadow-score and commit one decision."""
+    def choose(self, ctx: DecisionContext, *, defer_index: bool = False) -> Decision:
+        """Score, pick, shadow-score and commit one decision.
+
+        With an :class:`~analyzers.router.prefix_index.ApproxPrefixIndex` the chosen
+        instance's index learns the prompt's blocks. ``defer_index=True`` leaves that
+        update pending until :meth:`flush_index` (a server runs it after the request
+        is on its way); the next decision flushes it first, so every decision still
+        sees every earlier routing."""
         if ctx.n == 0:
             raise ValueError("no instances to route to")
+        self.flush_index()
         blocks = None
         if self.prefix_index is not None and ctx.block_hashes is not None:
             blocks = self.prefix_index.match(ctx.block_hashes)
@@ -194,12 +228,7 @@ class Router:
             if masked.any():
                 scores = np.where(masked, np.inf, scores)
         k = pick(scores, self.spec.picker_for(self.params), self._rng, self.state, self.params)
-        best = scores[k]
-        others = np.concatenate((scores[:k], scores[k + 1:]))
-        fin = np.isfinite(others)
-        finite = others if fin.all() else others[fin]
-        margin = float(finite.min() - best) if finite.size else float("inf")
-        ties = int(np.sum(scores == scores.min()))
+        margin, ties = _margin_ties(scores, k)
         shadow = {}
         for spec, params, state in self._shadow:
             s = spec.score(view, params, state)
@@ -209,9 +238,18 @@ class Router:
             self._d_bs[k] += 1
             self._d_q[k] += ctx.new_tokens[k]
         if isinstance(self.prefix_index, ApproxPrefixIndex) and ctx.block_hashes is not None:
-            self.prefix_index.insert(int(k), ctx.block_hashes, present=int(blocks[k]) if blocks is not None else 0)
+            self._pending_insert = (int(k), ctx.block_hashes, int(blocks[k]) if blocks is not None else 0)
+            if not defer_index:
+                self.flush_index()
         self.decisions += 1
         return Decision(ctx.time, ctx.request_id, self.spec.name, int(k), scores, margin, ties, shadow)
+
+    def flush_index(self) -> None:
+        """Apply a deferred prefix-index update (no-op when none is pending)."""
+        p = self._pending_insert
+        if p is not None:
+            self._pending_insert = None
+            self.prefix_index.insert(p[0], p[1], present=p[2])
 
     # -------------------------------------------------------------- simulator hook
     def route(self, request, ctx: DecisionContext):

@@ -11,6 +11,7 @@ With ``--port 0`` a free port is chosen; the bound URL is printed on one line
 from __future__ import annotations
 
 import argparse
+import signal
 import socket
 import sys
 from typing import Sequence
@@ -170,6 +171,18 @@ def parse_args(argv: Sequence[str], prog: str = "lmetric serve"):
 def main(argv: Sequence[str] | None = None, prog: str = "lmetric serve") -> int:
     import uvicorn
 
+    class _Server(uvicorn.Server):
+        """Records the signals that stopped it (uvicorn re-raises them after its graceful
+        shutdown, but a re-raised SIGINT can be lost as the event loop closes)."""
+
+        def __init__(self, config) -> None:
+            super().__init__(config)
+            self.signals: list[int] = []
+
+        def handle_exit(self, sig, frame) -> None:
+            self.signals.append(sig)
+            super().handle_exit(sig, frame)
+
     from .app import make_app
     from .proxy import Proxy
 
@@ -193,12 +206,14 @@ def main(argv: Sequence[str] | None = None, prog: str = "lmetric serve") -> int:
 
     config = uvicorn.Config(make_app(proxy, on_ready=ready), log_level=a.log_level, access_log=False,
                             timeout_graceful_shutdown=5, lifespan="on", loop="uvloop", http="httptools")
-    server = uvicorn.Server(config)
+    server = _Server(config)
     try:
         server.run(sockets=[sock])
     except KeyboardInterrupt:  # uvicorn re-raises the SIGINT it handled once it has shut down
-        print(f"{prog}: interrupted, stopped", file=sys.stderr, flush=True)
-        return 130
+        server.signals.append(signal.SIGINT)
     finally:
         sock.close()
+    if signal.SIGINT in server.signals:  # also when the re-raised signal got lost with the loop (seen under load)
+        print(f"{prog}: interrupted, stopped", file=sys.stderr, flush=True)
+        return 130
     return 0

@@ -169,16 +169,19 @@ class Fleet:
         return fit, healthy
 
     def indicators(self, idx) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """``running, waiting, queued_prefill, kv_usage, total_tokens`` for ``idx``."""
-        bs_ = [self.backends[i] for i in idx]
-        run = [b.running or 0 for b in bs_]
-        bsz = [max(r + (b.waiting or 0), b.inflight) for r, b in zip(run, bs_)]
-        run = np.minimum(np.array(run, dtype=float), np.array(bsz, dtype=float))
-        wait = np.array(bsz, dtype=float) - run
-        q = np.array([b.queued_prefill for b in bs_], dtype=float)
-        kv = np.array([b.kv_usage or 0.0 for b in bs_], dtype=float)
-        tot = np.array([b.total_tokens for b in bs_], dtype=float)
-        return run, wait, q, kv, tot
+        """``running, waiting, queued_prefill, kv_usage, total_tokens`` for ``idx``.
+
+        The batch is ``BS = max(running + waiting, in-flight)`` (the proxy's own
+        requests count until the engine's gauges show them); ``running`` is capped at
+        ``BS`` and ``waiting = BS - running``. One array built for all five (the
+        decision path: one ``np.array`` call instead of five)."""
+        get = self.backends.__getitem__
+        a = np.array([(b.running or 0, b.waiting or 0, b.inflight, b.queued_prefill, b.kv_usage or 0.0, b.total_tokens)
+                      for b in map(get, idx)], dtype=float).reshape(-1, 6).T.copy()  # rows contiguous
+        run, wait, inflight, q, kv, tot = a
+        bsz = np.maximum(run + wait, inflight)
+        run = np.minimum(run, bsz)
+        return run, bsz - run, q, kv, tot
 
     def context(self, idx: list[int], prompt_tokens: int, cached: np.ndarray, time: float, **kw) -> DecisionContext:
         run, wait, q, kv, tot = self.indicators(idx)

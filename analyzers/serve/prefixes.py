@@ -57,9 +57,11 @@ class PrefixTracker:
         self._exact_bs: dict[int, int] = {}
         self._map: dict[int, dict[int, tuple[int, int, int]]] = {}
         self.counts = Counter()
+        self._pending: tuple[int, list[int], int] | None = None
 
     def set_block_size(self, block_size: int) -> None:
         """Use ``block_size`` for the approximate index from now on (it starts empty)."""
+        self._pending = None  # hashes at the old block size: the new index starts empty anyway
         self.block_size = block_size
         self.hasher = BlockHasher(block_size, self.seed)
         self.approx = ApproxPrefixIndex(self.slots_max, self.approx.capacity)
@@ -87,6 +89,7 @@ class PrefixTracker:
         """``(capped, uncapped)`` predicted cached tokens on each of ``urls``: the
         engines' count (at most ``prompt - 1``, whole blocks) and the raw match (a full
         match counts every block: what the ports' zero factor sees)."""
+        self.flush()
         n = len(tokens)
         k = len(urls)
         out = np.zeros(k)
@@ -127,15 +130,30 @@ class PrefixTracker:
             cap[j] = bs * (max(n - 1, 0) // bs)
         return np.minimum(out, cap), out
 
-    def routed(self, url: str, hashes: list[int], matched_tokens: float = 0) -> None:
+    def routed(self, url: str, hashes: list[int], matched_tokens: float = 0, *, defer: bool = False) -> None:
         """The proxy sent a prompt with these block hashes to ``url``, where
-        ``matched_tokens`` (uncapped, from :meth:`lookup`) were already indexed."""
+        ``matched_tokens`` (uncapped, from :meth:`lookup`) were already indexed.
+
+        ``defer=True`` leaves the index update pending until :meth:`flush` (the proxy
+        runs it once the request is on its way, off the request's added latency); every
+        lookup, report and later routing flushes it first, so none is lost or reordered."""
+        self.flush()
         s = self.slot(url)
         if s not in self._exact_bs:
-            self.approx.insert(s, hashes, present=int(matched_tokens) // self.block_size)
+            self._pending = (s, hashes, int(matched_tokens) // self.block_size)
+            if not defer:
+                self.flush()
+
+    def flush(self) -> None:
+        """Apply a deferred :meth:`routed` update (no-op when none is pending)."""
+        p = self._pending
+        if p is not None:
+            self._pending = None
+            self.approx.insert(p[0], p[1], present=p[2])
 
     def reported(self, url: str, predicted: float, reported: int) -> None:
         """A response said ``reported`` prompt tokens were cached; ``predicted`` was ours."""
+        self.flush()
         s = self.slot(url)
         self.counts["reports"] += 1
         if reported < predicted:

@@ -310,15 +310,20 @@ class Proxy:
         nb = len(self.fleet.backends)
         run, wait, q, kv, tot = self.fleet.indicators(range(nb))
         sel = np.asarray(fit)
-        ctx = DecisionContext(prompt_tokens=n, cached_tokens=cached, running=run[sel], waiting=wait[sel],
-                              queued_prefill=q[sel], kv_usage=kv[sel], total_tokens=tot[sel], speed=np.ones(len(fit)),
+        c_run, c_wait, c_q, c_kv, c_tot = (run, wait, q, kv, tot) if len(fit) == nb else \
+            (run[sel], wait[sel], q[sel], kv[sel], tot[sel])  # every backend a candidate: no copies needed
+        ctx = DecisionContext(prompt_tokens=n, cached_tokens=cached, running=c_run, waiting=c_wait,
+                              queued_prefill=c_q, kv_usage=c_kv, total_tokens=c_tot, speed=np.ones(len(fit)),
                               snapshot_age=np.zeros(len(fit)), time=t, cached_tokens_uncapped=uncapped,
                               prefix_class=hashes[0] if hashes else None, request_id=rid)
         d = self.router.choose(ctx)
         k = fit[d.chosen]
         url = urls[d.chosen]
         predicted = float(cached[d.chosen])
-        self.tracker.routed(url, hashes, uncapped[d.chosen])
+        # the index learns this prompt once the request is on its way (next loop turn), not
+        # on its added latency; the next lookup applies it first if it comes sooner
+        self.tracker.routed(url, hashes, uncapped[d.chosen], defer=True)
+        asyncio.get_running_loop().call_soon(self.tracker.flush)
         self.fleet.start(rid, k, n - predicted)
         if self.telemetry is not None or self.sidecar is not None:  # nobody reads the record otherwise
             self._record(d, t, rid, k, n, nb, sel, cached, q, run, wait, hashes)
