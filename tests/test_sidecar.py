@@ -241,7 +241,8 @@ class _LinesOnly:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.sampled_from([b"\n", b"{}", b'{"kind": "x"}', b"[1]", b"\xff", b"  ", b"nul", b"7" * 9]), max_size=40),
+@given(st.lists(st.sampled_from([b"\n", b"{}", b'{"kind": "x"}', b"[1]", b"\xff", b"  ", b"nul", b"7" * 9]),
+                max_size=40),
        st.integers(1, 24), st.lists(st.integers(1, 30), max_size=20))
 def test_block_reader_yields_what_the_line_reader_yields(parts, max_line, sizes):
     """Records, line numbers and the offset after each (what --resume and events record) are

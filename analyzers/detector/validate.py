@@ -71,12 +71,6 @@ class DecisionView:
         self.memo = None  # values several detectors derive from this decision, computed once (regimes.py)
 
     @classmethod
-    def from_parts(cls, cached, q, bs, p, x, y, scores) -> "DecisionView":
-        v = cls.__new__(cls)
-        v.cached, v.q, v.bs, v.p, v.x, v.y, v.scores, v.memo = cached, q, bs, p, x, y, scores, None
-        return v
-
-    @classmethod
     def of(cls, rec: RoutingDecision) -> "DecisionView":
         s = np.asarray(rec.scores, float) if rec.scores else None
         return cls(rec, np.asarray(rec.cached_tokens, float), np.asarray(rec.queued_prefill_tokens, float),
