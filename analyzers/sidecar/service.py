@@ -61,10 +61,7 @@ class Sidecar:
                 self._actions_seen = len(policy.actions)
         if self.quiet or not (out or actions):
             return out
-        for tr in out:
-            self._emit(tr.to_dict(), transition_line(tr))
-        for act in actions:
-            self._emit(act.to_dict(), f"[{act.time:9.2f}s] {'':<17} ACTION {act.action}")
+        self._emit_all(out, actions)
         return out
 
     def feed_many(self, raws: list, batched: bool = True) -> list[Transition]:
@@ -75,13 +72,15 @@ class Sidecar:
             if self.monitor.policy is not None:
                 actions = self.monitor.policy.actions[self._actions_seen:]
                 self._actions_seen = len(self.monitor.policy.actions)
-        if self.quiet:
-            return out
+        if not self.quiet:
+            self._emit_all(out, actions)
+        return out
+
+    def _emit_all(self, out, actions) -> None:
         for tr in out:
             self._emit(tr.to_dict(), transition_line(tr))
         for act in actions:
             self._emit(act.to_dict(), f"[{act.time:9.2f}s] {'':<17} ACTION {act.action}")
-        return out
 
     # ------------------------------------------------------------------ scraped targets
     def targets(self) -> list[dict]:
