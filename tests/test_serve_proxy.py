@@ -158,3 +158,19 @@ def test_index_update_runs_after_the_decision_and_before_the_next_lookup():
     assert pending and after is None
     assert hit == 16 * ((400 - 1) // 16)            # the whole prompt but its last partial block
     assert d2.predicted in (0.0, hit)
+
+
+def test_lookup_answers_per_candidate_list_in_its_order():
+    """The lookup caches each candidate list's slots: any order, subset or new backend
+    still gets its own answer."""
+    from analyzers.serve.prefixes import PrefixTracker
+
+    t = PrefixTracker(block_size=4, capacity_blocks=100)
+    toks = list(range(21))
+    t.routed("http://a", t.hashes(toks))
+    assert t.cached(toks, ["http://a", "http://b"]).tolist() == [20.0, 0.0]
+    assert t.cached(toks, ["http://b", "http://a"]).tolist() == [0.0, 20.0]
+    assert t.cached(toks, ["http://a"]).tolist() == [20.0]
+    t.routed("http://c", t.hashes(toks[:8]))
+    assert t.cached(toks, ["http://c", "http://b", "http://a"]).tolist() == [8.0, 0.0, 20.0]
+    assert t.cached(toks, ["http://b", "http://a"]).tolist() == [0.0, 20.0]   # a cached list, after c joined

@@ -58,6 +58,7 @@ class PrefixTracker:
         self._map: dict[int, dict[int, tuple[int, int, int]]] = {}
         self.counts = Counter()
         self._pending: tuple[int, list[int], int] | None = None
+        self._selections: dict[tuple[str, ...], tuple[np.ndarray, int]] = {}
 
     def set_block_size(self, block_size: int) -> None:
         """Use ``block_size`` for the approximate index from now on (it starts empty)."""
@@ -92,18 +93,22 @@ class PrefixTracker:
         self.flush()
         n = len(tokens)
         k = len(urls)
+        exact_bs = self._exact_bs
+        if not exact_bs:  # the common case: every backend approximate
+            key = tuple(urls)
+            sel = self._selections.get(key)
+            if sel is None:  # (slot indices, their bitmask) per candidate list, as the fleet rarely changes
+                slots = [self.slot(u) for u in urls]
+                if len(self._selections) >= 64:
+                    self._selections.clear()
+                sel = self._selections[key] = (np.array(slots, dtype=np.intp), sum(1 << s for s in set(slots)))
+            bs = self.block_size
+            h = self.hashes(tokens) if hashes is None else hashes
+            out = self.approx.match(h, among=sel[1])[sel[0]] * float(bs)
+            return np.minimum(out, float(bs * (max(n - 1, 0) // bs))), out
         out = np.zeros(k)
         slot = self._slot
         slots = [slot[u] if u in slot else self.slot(u) for u in urls]
-        exact_bs = self._exact_bs
-        if not exact_bs:  # the common case: every backend approximate
-            bs = self.block_size
-            h = self.hashes(tokens) if hashes is None else hashes
-            among = 0
-            for s in slots:
-                among |= 1 << s
-            out = bs * self.approx.match(h, among=among)[slots].astype(float)
-            return np.minimum(out, float(bs * (max(n - 1, 0) // bs))), out
         cap = np.zeros(k)
         approx_j = [j for j, s in enumerate(slots) if s not in exact_bs]
         if approx_j:

@@ -309,7 +309,7 @@ class Proxy:
         self._last_decision_time = t
         nb = len(self.fleet.backends)
         run, wait, q, kv, tot = self.fleet.indicators(range(nb))
-        sel = np.asarray(fit)
+        sel = fit if len(fit) == nb else np.asarray(fit)
         c_run, c_wait, c_q, c_kv, c_tot = (run, wait, q, kv, tot) if len(fit) == nb else \
             (run[sel], wait[sel], q[sel], kv[sel], tot[sel])  # every backend a candidate: no copies needed
         ctx = DecisionContext(prompt_tokens=n, cached_tokens=cached, running=c_run, waiting=c_wait,
