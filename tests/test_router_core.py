@@ -157,8 +157,9 @@ def _decide_sequence(defer: bool, seed: int):
 
 @pytest.mark.parametrize("seed", range(5))
 def test_deferred_index_update_gives_the_same_decisions(seed):
-    """``defer_index`` (what serve uses) moves the insert after the decision but the next
-    decision applies it first: the same picks and the same index as inserting at once."""
+    """``defer_index`` (serve defers the same way through ``PrefixTracker.routed``) moves the
+    insert after the decision but the next decision applies it first: the same picks and
+    the same index as inserting at once."""
     assert _decide_sequence(True, seed) == _decide_sequence(False, seed)
 
 
@@ -189,3 +190,19 @@ def test_margin_and_ties_equal_the_numpy_reference(values, data):
     got, want = _margin_ties(scores, k), _margin_ties_reference(scores, k)
     assert got[1] == want[1]
     assert got[0] == want[0] or (np.isnan(got[0]) and np.isnan(want[0]))
+
+
+def test_margin_and_ties_keep_the_arrays_dtype():
+    """A custom scorer's float32 scores: the margin is computed in float32, as before."""
+    s = np.array([63696.16796875, 26978.671875, 4097.3525390625, 1652.7635498046875, 81327.0234375], np.float32)
+    assert _margin_ties(s, 3) == _margin_ties_reference(s, 3) == (2444.5888671875, 1)  # float64: 2444.58898...
+
+
+def test_a_deferred_insert_goes_to_the_index_the_decision_matched():
+    idx = ApproxPrefixIndex(2, capacity_blocks=100)
+    router = Router("lmetric", rng=rng(), prefix_index=idx)
+    ctx = replace(DecisionContext.build(100, [0, 0], [0, 3], [0, 0]), block_hashes=[5, 6, 7])
+    k = router.choose(ctx, defer_index=True).chosen
+    router.prefix_index = ExactPrefixIndex(2)      # swapped before the flush
+    router.choose(replace(ctx, block_hashes=None))  # flushes the pending insert first
+    assert idx.size(k) == 3

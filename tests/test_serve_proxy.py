@@ -174,3 +174,48 @@ def test_lookup_answers_per_candidate_list_in_its_order():
     t.routed("http://c", t.hashes(toks[:8]))
     assert t.cached(toks, ["http://c", "http://b", "http://a"]).tolist() == [8.0, 0.0, 20.0]
     assert t.cached(toks, ["http://b", "http://a"]).tolist() == [0.0, 20.0]   # a cached list, after c joined
+
+
+def test_deferred_updates_give_the_same_picks_whenever_the_loop_runs_them():
+    """Through ``Proxy.decide``: flushing each update on the next loop turn, or only when
+    the next decision's lookup needs it (a burst with no loop turn between decisions), or
+    at once (no event loop) gives the same picks and the same index."""
+    import asyncio
+
+    import numpy as np
+
+    from analyzers.serve.proxy import Proxy
+
+    g = np.random.default_rng(7)
+    system = [g.integers(0, 50_000, 96).astype(np.uint32) for _ in range(3)]
+    prompts = [np.concatenate([system[i % 3], g.integers(0, 50_000, int(g.integers(20, 200))).astype(np.uint32)])
+               for i in range(12)]
+    order = g.integers(0, 12, 80)
+    urls = [f"http://10.0.0.{i}:8000" for i in range(4)]
+
+    def run(mode):
+        px = Proxy(ServeConfig(backends=urls, detector="off", cache_blocks=40))
+        picks = []
+
+        async def go():
+            for i in order:
+                d = px.decide(prompts[int(i)], set())
+                picks.append(d.backend)
+                if int(i) % 3 == 0:
+                    px.fleet.finish(d.rid)
+                if mode == "turns":
+                    await asyncio.sleep(0)
+        if mode == "sync":
+            for i in order:
+                d = px.decide(prompts[int(i)], set())
+                picks.append(d.backend)
+                if int(i) % 3 == 0:
+                    px.fleet.finish(d.rid)
+        else:
+            asyncio.run(go())
+        px.tracker.flush()
+        return picks, px.tracker.approx.holders()
+
+    turns = run("turns")
+    assert turns == run("burst") == run("sync")
+    assert len(set(turns[0])) > 1 and turns[1]   # several backends chosen, the index not empty

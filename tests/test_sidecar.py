@@ -256,3 +256,32 @@ def test_block_reader_yields_what_the_line_reader_yields(parts, max_line, sizes)
         return [(rec, src.offset, src.line_no) for rec in src], src.offset
 
     assert run(_Pieces(data, sizes)) == run(_LinesOnly(data))
+
+
+def test_a_json_null_line_is_a_record_not_the_caught_up_marker():
+    """Following, the source yields ``IDLE`` when caught up; a line holding ``null`` is
+    a record (the validator drops it as ``not_an_object``, as in file mode)."""
+    from analyzers.sidecar.sources import IDLE, JsonlSource
+
+    stop = threading.Event()
+    it = iter(JsonlSource(io.BytesIO(b'{"a": 1}\nnull\n'), follow=True, stop=stop, poll_s=0.01, idle_marker=True))
+    got = [next(it), next(it), next(it)]
+    stop.set()
+    assert got[0] == {"a": 1} and got[1] is None and got[2] is IDLE
+
+
+def test_overlapping_streaming_gc_uses_restore_the_collector():
+    """Two runs that overlap and end in the order they began (threads embedding the CLI)."""
+    import gc
+
+    from analyzers.sidecar.cli import streaming_gc
+
+    before = gc.get_threshold()
+    a, b = streaming_gc(5000), streaming_gc(6000)
+    a.__enter__()
+    b.__enter__()
+    assert gc.get_threshold()[0] == 5000
+    a.__exit__(None, None, None)
+    assert gc.get_threshold()[0] == 5000    # b still runs
+    b.__exit__(None, None, None)
+    assert gc.get_threshold() == before     # (each use restoring its own entry value left 5000 set)

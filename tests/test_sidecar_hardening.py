@@ -291,9 +291,15 @@ def test_an_idle_half_request_does_not_block_others():
 
 
 # ---------------------------------------------------------------- lifecycle
-def test_resume_continues_after_the_last_record_without_duplicates(tmp_path):
+@pytest.mark.parametrize("null_line", [False, True])
+def test_resume_continues_after_the_last_record_without_duplicates(tmp_path, null_line):
+    """``null_line``: a line holding JSON ``null`` early in the replayed part (a record,
+    dropped as ``not_an_object``; it used to pass for the source's caught-up marker and
+    end the quiet replay there, so the rest was reported twice)."""
     clean = clean_stream()
     lines = [json.dumps(r).encode() + b"\n" for r in clean]
+    if null_line:
+        lines[100] = b"null\n"
     half = 512 * 4  # a whole number of 512-record runs, so batching is the same
     src = tmp_path / "t.jsonl"
     src.write_bytes(b"".join(lines[:half]))

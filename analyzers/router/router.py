@@ -102,15 +102,15 @@ def _margin_ties(scores: np.ndarray, k: int) -> tuple[float, int]:
     """``(margin, ties)``: the smallest *finite* score other than ``scores[k]`` minus
     ``scores[k]`` (``inf`` when there is none), and how many scores equal the minimum
     (0 when a score is NaN, as ``numpy.min`` propagates it). Python floats for small
-    fleets (a handful of numpy calls cost more there), numpy beyond 32 instances;
-    both give the same numbers.
+    float64 fleets (a handful of numpy calls cost more there), numpy beyond 32
+    instances or for other dtypes; both give the same numbers.
 
     >>> _margin_ties(np.array([3.0, 1.0, 1.0, np.inf]), 1)
     (0.0, 2)
     >>> _margin_ties(np.array([2.0, np.inf]), 0)
     (inf, 1)
     """
-    if scores.shape[0] <= 32:
+    if scores.shape[0] <= 32 and scores.dtype == np.float64:  # Python floats are float64: same arithmetic
         sl = scores.tolist()
         best = sl[k]
         others = [v for i, v in enumerate(sl) if i != k and v - v == 0.0]  # v - v is NaN for inf and NaN
@@ -150,7 +150,7 @@ class Router:
         self.decisions = 0
         self.class_policies: dict[int, ClassPolicy] = {}
         self.speed_estimate: np.ndarray | None = None
-        self._pending_insert: tuple[int, Sequence[int], int] | None = None
+        self._pending_insert: tuple[ApproxPrefixIndex, int, Sequence[int], int] | None = None
 
     def _set(self, scorer: str, params: Mapping[str, object] | None) -> None:
         spec = get_scorer(scorer)
@@ -238,7 +238,8 @@ class Router:
             self._d_bs[k] += 1
             self._d_q[k] += ctx.new_tokens[k]
         if isinstance(self.prefix_index, ApproxPrefixIndex) and ctx.block_hashes is not None:
-            self._pending_insert = (int(k), ctx.block_hashes, int(blocks[k]) if blocks is not None else 0)
+            self._pending_insert = (self.prefix_index, int(k), ctx.block_hashes,
+                                    int(blocks[k]) if blocks is not None else 0)
             if not defer_index:
                 self.flush_index()
         self.decisions += 1
@@ -249,7 +250,7 @@ class Router:
         p = self._pending_insert
         if p is not None:
             self._pending_insert = None
-            self.prefix_index.insert(p[0], p[1], present=p[2])
+            p[0].insert(p[1], p[2], present=p[3])  # the index the decision matched against
 
     # -------------------------------------------------------------- simulator hook
     def route(self, request, ctx: DecisionContext):

@@ -322,8 +322,11 @@ class Proxy:
         predicted = float(cached[d.chosen])
         # the index learns this prompt once the request is on its way (next loop turn), not
         # on its added latency; the next lookup applies it first if it comes sooner
-        self.tracker.routed(url, hashes, uncapped[d.chosen], defer=True)
-        asyncio.get_running_loop().call_soon(self.tracker.flush)
+        try:
+            asyncio.get_running_loop().call_soon(self.tracker.flush)
+            self.tracker.routed(url, hashes, uncapped[d.chosen], defer=True)
+        except RuntimeError:  # no event loop (a synchronous caller): nothing to defer to
+            self.tracker.routed(url, hashes, uncapped[d.chosen])
         self.fleet.start(rid, k, n - predicted)
         if self.telemetry is not None or self.sidecar is not None:  # nobody reads the record otherwise
             self._record(d, t, rid, k, n, nb, sel, cached, q, run, wait, hashes)

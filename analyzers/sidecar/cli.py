@@ -129,6 +129,19 @@ def main(argv: Sequence[str] | None = None, prog: str = "lmetric sidecar") -> in
 STREAM_GC_THRESHOLD = 10_000
 
 
+class _GcOwner:
+    """Who set the process-wide collector for streaming: the outermost of nested or
+    overlapping :func:`streaming_gc` uses saves and restores, the others only count."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.depth = 0
+        self.saved: tuple[int, int, int] | None = None
+
+
+_GC_OWNER = _GcOwner()  # the collector is one per process, so is its owner
+
+
 @contextlib.contextmanager
 def streaming_gc(threshold: int = STREAM_GC_THRESHOLD):
     """The garbage collector set for a long stream, restored on exit.
@@ -141,7 +154,9 @@ def streaming_gc(threshold: int = STREAM_GC_THRESHOLD):
     young generation is collected every ``threshold`` allocations instead of every 700:
     on the 40,000-decision file of ``benchmarks.bench_detector``, 8 collections instead of
     443 and 1.4-2.2% of the run's CPU time instead of 9.5-9.8% (measured 2026-11-29 on the
-    2-core AMD EPYC, load 0.8), the same bounded memory.
+    2-core AMD EPYC, load 0.8), the same bounded memory. Nested or overlapping uses (runs
+    embedded in threads) share one setting: the first to enter sets it, the last to leave
+    restores it.
 
     >>> import gc
     >>> before = gc.get_threshold()
@@ -151,14 +166,20 @@ def streaming_gc(threshold: int = STREAM_GC_THRESHOLD):
     >>> gc.get_threshold() == before
     True
     """
-    old = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(threshold, *old[1:])
+    with _GC_OWNER.lock:
+        if _GC_OWNER.depth == 0:
+            _GC_OWNER.saved = gc.get_threshold()
+            gc.freeze()
+            gc.set_threshold(threshold, *_GC_OWNER.saved[1:])
+        _GC_OWNER.depth += 1
     try:
         yield
     finally:
-        gc.set_threshold(*old)
-        gc.unfreeze()
+        with _GC_OWNER.lock:
+            _GC_OWNER.depth -= 1
+            if _GC_OWNER.depth == 0:
+                gc.set_threshold(*_GC_OWNER.saved)
+                gc.unfreeze()
 
 
 TRACE_SUFFIXES = (".jsonl", ".csv", ".json")
@@ -351,7 +372,7 @@ def _run_scrape(a, n: int, sidecar, stop: threading.Event, beat) -> int:
 
 
 def _run_jsonl(a, sidecar, stop: threading.Event, beat, state: dict, resume_at: int) -> int:
-    from .sources import JsonlSource
+    from .sources import IDLE, JsonlSource
 
     fh = sys.stdin.buffer if a.source == "-" else open(a.source, "rb")
     follow = a.follow and a.source != "-"
@@ -362,7 +383,7 @@ def _run_jsonl(a, sidecar, stop: threading.Event, beat, state: dict, resume_at: 
             sidecar.quiet = True
             buf: list = []
             for rec in records:
-                if rec is None:  # (following) caught up before the resume point
+                if rec is IDLE:  # (following) caught up before the resume point
                     break
                 buf.append(rec)
                 if src.offset >= resume_at or len(buf) == 512:
@@ -380,9 +401,9 @@ def _run_jsonl(a, sidecar, stop: threading.Event, beat, state: dict, resume_at: 
         if follow:  # live: everything available at once (runs of up to 512), then wait for more
             buf: list = []
             for rec in records:
-                if rec is not None:
+                if rec is not IDLE:
                     buf.append(rec)
-                if buf and (rec is None or len(buf) >= 512):
+                if buf and (rec is IDLE or len(buf) >= 512):
                     sidecar.position = src.offset
                     sidecar.feed_many(buf) if len(buf) > 1 else sidecar.feed(buf[0])
                     buf = []

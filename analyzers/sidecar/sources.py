@@ -28,9 +28,21 @@ import orjson
 from analyzers.telemetry.engine_metrics import (MAX_EXPOSITION_BYTES, ExpositionError, parse_exposition, parse_props,
                                                 parse_slots, to_snapshot)
 
-__all__ = ["JsonlSource", "jsonl_records", "parse_metrics", "PrometheusScraper", "TargetStatus", "check_url"]
+__all__ = ["IDLE", "JsonlSource", "jsonl_records", "parse_metrics", "PrometheusScraper", "TargetStatus", "check_url"]
 
 MAX_LINE = 1 << 20  # bytes; a longer line is dropped as ``too_long`` (memory bound)
+
+
+class _Idle:
+    """The type of :data:`IDLE`."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "IDLE"
+
+
+IDLE = _Idle()  # what a following JsonlSource yields when it has caught up (never a parsed line)
 
 
 class JsonlSource:
@@ -43,7 +55,8 @@ class JsonlSource:
     an object is passed on (dropped as ``not_an_object``). ``offset`` is the byte offset
     just after the last line yielded (for ``--resume``). With ``follow``, appended lines
     are read as they come (like ``tail -f``) until ``stop`` (a ``threading.Event``) is set;
-    with ``idle_marker`` it yields ``None`` each time it has caught up with the writer.
+    with ``idle_marker`` it yields :data:`IDLE` each time it has caught up with the writer
+    (a sentinel, so a line holding JSON ``null`` stays a record, dropped as ``not_an_object``).
 
     >>> import io
     >>> src = JsonlSource(io.BytesIO(b'{"kind": "x"}\\n\\xff\\n\\n[1]\\n{"a": 1}'))
@@ -65,7 +78,10 @@ class JsonlSource:
     def _blocks(self, read1) -> Iterator:
         """Binary buffered streams: blocks of up to 64 KiB (``read1``: what is available,
         never waiting for more), split at newlines — the records, offsets and line numbers
-        of :meth:`_lines` (tested on random bytes), a third of its cost per line."""
+        of :meth:`_lines` on a stream read to its end (tested on random bytes), a third of
+        its cost per line. Following a file being written, it is stricter: a line longer
+        than ``max_line`` is ``too_long`` even when the writer paused in the middle of it
+        (the line reader let such a line through as two reads)."""
         max_line = self.max_line
         pending = b""     # the start of a line whose newline has not come yet (at most max_line bytes)
         skipping = False  # inside an over-long line: discard up to its newline
@@ -81,7 +97,7 @@ class JsonlSource:
                         yield _parse(pending, self.line_no)
                     return
                 if self.idle_marker:
-                    yield None  # caught up: a consumer batching what is available flushes now
+                    yield IDLE  # caught up: a consumer batching what is available flushes now
                 _time.sleep(self.poll_s)
                 continue
             start = 0
@@ -136,7 +152,7 @@ class JsonlSource:
                         yield _parse(buf, self.line_no)
                     return
                 if self.idle_marker:
-                    yield None  # caught up: a consumer batching what is available flushes now
+                    yield IDLE  # caught up: a consumer batching what is available flushes now
                 _time.sleep(self.poll_s)
                 continue
             if skipping:
