@@ -34,7 +34,9 @@ import argparse
 import os
 import sys
 
+from analyzers.argcheck import Parser, nonneg_float, positive_float, positive_int
 from analyzers.engines import ManagedProcess, free_port, router_available, start_router
+from analyzers.engines.routers import ROUTERS
 from benchmarks.serve_load import LoadResult, machine_line, make_bodies, run_load
 
 DEFAULT_TARGETS = "lmetric:lmetric,lmetric:round-robin,sglang:cache_aware,sglang:round_robin"
@@ -106,24 +108,37 @@ def _run_target(label: str, backends: list[str], proxy_cpus, streams: int, bodie
     return res, own, rss
 
 
+def _stream_list(v: str) -> list[int]:
+    """``--streams``: comma-separated integers >= 1."""
+    out = [positive_int(x) for x in v.split(",") if x.strip()]
+    if not out:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers >= 1, got {v!r}")
+    return out
+
+
 def _ms(x) -> str:
     return "—" if x is None or x != x else f"{1000 * x:.2f}"
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = Parser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small counts (a smoke run)")
-    ap.add_argument("--streams", default="200,1000", help="concurrent streams per latency run (200,1000)")
-    ap.add_argument("--per-stream", type=int, default=5, help="requests per stream in the fixed-count runs (5)")
-    ap.add_argument("--seconds", type=float, default=10.0, help="length of the fixed-time throughput run (10)")
-    ap.add_argument("--throughput-streams", type=int, default=200)
-    ap.add_argument("--ramp", type=float, default=0.0,
+    ap.add_argument("--streams", type=_stream_list, default="200,1000",
+                    help="concurrent streams per latency run, comma-separated (200,1000)")
+    ap.add_argument("--per-stream", type=positive_int, default=5, help="requests per stream in the fixed-count runs (5)")
+    ap.add_argument("--seconds", type=positive_float, default=10.0, help="length of the fixed-time throughput run (10)")
+    ap.add_argument("--throughput-streams", type=positive_int, default=200)
+    ap.add_argument("--ramp", type=nonneg_float, default=0.0,
                     help="latency runs: stream k starts after RAMP*k/S s (0: all at once, so the ~1 s requests arrive "
                          "in bursts of S; 1: arrivals spread evenly, ~S requests/s)")
     ap.add_argument("--no-throughput", action="store_true", help="latency runs only")
     ap.add_argument("--targets", default=DEFAULT_TARGETS, help=f"routers KIND:POLICY ({DEFAULT_TARGETS})")
     a = ap.parse_args(argv)
-    streams = [int(x) for x in a.streams.split(",") if x]
+    streams = a.streams
+    for t in a.targets.split(","):
+        kind, _, policy = t.partition(":")
+        if kind not in ROUTERS or not policy:
+            ap.error(f"--targets: {t!r} is not KIND:POLICY with KIND one of {', '.join(ROUTERS)}")
     if a.quick:
         streams, a.per_stream, a.seconds, a.throughput_streams = [20], 2, 2.0, 20
         a.targets = "lmetric:round-robin"

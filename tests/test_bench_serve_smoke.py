@@ -33,3 +33,15 @@ def test_load_client_spreads_stream_starts_and_rejects_a_bad_ramp(monkeypatch):
     assert starts == [0.0, 0.5, 1.0, 1.5]  # stream k starts after ramp * k / streams s
     with pytest.raises(ValueError, match="ramp_s"):
         serve_load.run_load(["http://127.0.0.1:9"], 1, [b"{}"], total=1, ramp_s=-1.0)
+
+
+@pytest.mark.parametrize("args", [["--streams", "abc"], ["--streams", "0"], ["--streams", ","], ["--ramp", "-1"],
+                                  ["--ramp", "nan"], ["--per-stream", "0"], ["--seconds", "-1"],
+                                  ["--targets", "bogus:x"], ["--targets", "lmetric"]])
+def test_bad_arguments_are_one_line_errors(args, capsys):
+    from benchmarks.bench_serve import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.count("\n") == 1 and "error:" in err, err

@@ -552,7 +552,7 @@ class DivergenceDetector(RegimeDetector):
         picks["cost-model"] = k_cost
         picks["linear"] = lin.index(min(lin))
         a = self._cost_rate
-        decay, mean_cost = (1 - a) ** 1, self._mean_cost
+        decay, mean_cost = 1 - a, self._mean_cost
         for name, k in picks.items():
             val = costs[k]
             mean_cost[name] = float(mean_cost.get(name, val) * decay + a * val)
