@@ -46,4 +46,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command not in COMMANDS:
         parser.error(f"unknown command {command!r}; known: {', '.join(COMMANDS)}")
     module, func = COMMANDS[command]
-    return getattr(importlib.import_module(module), func)(rest, prog=f"lmetric {command}")
+    from lmetric_theory.cli import run_command
+
+    return run_command(getattr(importlib.import_module(module), func), rest, prog=f"lmetric {command}")

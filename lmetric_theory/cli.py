@@ -15,7 +15,30 @@ from typing import Sequence, TextIO
 
 from .theorem import DEFAULT_SAMPLES, DEFAULT_SEED, Theorem, TheoremResult, check_theorem
 
-__all__ = ["main", "build_parser", "run_check", "explain"]
+__all__ = ["main", "build_parser", "run_check", "explain", "run_command"]
+
+
+def run_command(fn, *args, **kwargs) -> int:
+    """Run a command's ``main`` for the console: a reader that closes the pipe early
+    (``lmetric theory check --json | head``) ends it quietly with status 141 (as a
+    shell reports SIGPIPE) instead of a ``BrokenPipeError`` traceback.
+
+    >>> run_command(lambda: 3)
+    3
+    """
+    try:
+        code = fn(*args, **kwargs)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        import os
+
+        try:  # nothing more can reach the reader; keep the interpreter's final flush from failing too
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):  # stdout without a file descriptor (in-process callers)
+            pass
+        return 141
 
 
 def _nonneg_int(text: str) -> int:

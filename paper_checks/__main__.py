@@ -2,7 +2,9 @@
 
 import sys
 
+from lmetric_theory.cli import run_command
+
 from .report import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(main))

@@ -219,3 +219,18 @@ def test_check_catalogue_lists_t11_to_t13(capsys):
     out = capsys.readouterr().out
     assert all(t in out for t in ("T11", "T12", "T13")) and "3 passed, 0 failed" in out
     assert get_theorem("T12").numeric is C.regret
+
+
+@pytest.mark.parametrize("argv", [["-m", "analyzers", "theory", "check", "--json"],
+                                  ["-m", "lmetric_theory", "check", "--latex"]])
+def test_a_reader_that_closes_the_pipe_early_gets_no_traceback(argv):
+    """``lmetric theory check --json | head -c 100``: status 141 (SIGPIPE's), stderr empty."""
+    import subprocess
+    import sys
+
+    with subprocess.Popen([sys.executable, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE) as p:
+        p.stdout.read(100)
+        p.stdout.close()
+        err = p.stderr.read()
+        code = p.wait(timeout=60)
+    assert code == 141 and b"Traceback" not in err, err.decode()
