@@ -43,6 +43,27 @@ def test_output_lengths_learn_a_class_within_its_window_and_fall_back_to_the_fle
     assert o.expected(0) == 3000.0
 
 
+def _lengths_state(o: OutputLengths):
+    return (list(o._global.order), o._global.sorted, [(k, list(w.order), w.sorted) for k, w in o._classes.items()],
+            o._cache, o._global_q)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.tuples(st.sampled_from([None, 0, 1, 2, 3, 4, 5]),
+                                   st.one_of(st.integers(0, 50), st.sampled_from([-1.0, float("nan")]))),
+                         max_size=30), max_size=5))
+def test_output_lengths_observe_many_leaves_the_state_of_observe_one_by_one(runs):
+    """Runs of (class, length) pairs — bad lengths, no class, more classes than kept — through
+    observe_many leave the state observe() one by one leaves, quantiles read in between."""
+    a, b = (OutputLengths(window=3, global_window=5, min_samples=1, max_classes=3) for _ in range(2))
+    for run in runs:
+        for c, v in run:
+            a.observe(c, v)
+        b.observe_many(run)
+        assert [a.expected(c) for c in (None, 0, 1, 4)] == [b.expected(c) for c in (None, 0, 1, 4)]
+        assert _lengths_state(a) == _lengths_state(b)
+
+
 def test_output_lengths_bound_memory_and_ignore_bad_values():
     o = OutputLengths(max_classes=10, min_samples=1)
     for k in range(1000):

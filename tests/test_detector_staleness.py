@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from analyzers.detector import MitigationPolicy, RecordValidator, RegimeMonitor, StalenessDetector
 from analyzers.detector.arrivals import ArrivalRate
@@ -64,6 +65,23 @@ def test_arrival_rate_memory_is_bounded_and_follows_a_rate_step():
         r.add(t0 + k)
     assert r.rate == pytest.approx(0.9)  # 9 other arrivals in the trailing 10 s
     assert ArrivalRate().add(5.0) is None  # one arrival: no rate
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 200).map(lambda k: k / 4), max_size=40), max_size=6),
+       st.integers(1, 80).map(lambda k: k / 4), st.integers(4, 12))
+def test_arrival_rate_add_many_leaves_the_state_of_adds_one_by_one(runs, window, cap):
+    """Runs of arrivals (unsorted too: an earlier time counts as the latest; quarter
+    seconds, so arrivals land exactly on the window's edge) through
+    add_many leave every field equal to add() one by one, and return the last rate."""
+    a, b = ArrivalRate(window, cap, 4), ArrivalRate(window, cap, 4)
+    for run in runs:
+        last = None
+        for t in run:
+            last = a.add(t)
+        got = b.add_many(run)
+        assert got == (last if run else a.rate)
+        assert (list(b._q), b._first, b._capped, b.rate, b.span) == (list(a._q), a._first, a._capped, a.rate, a.span)
 
 
 def _dec(t, i, age, commit=None, n=4):

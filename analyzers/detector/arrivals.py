@@ -86,3 +86,24 @@ class ArrivalRate:
             self.rate = None
             self.span = t - q[0]
         return self.rate
+
+    def add_many(self, times) -> float | None:
+        """:meth:`add` for each of ``times`` in order (the same state after), the rate
+        computed only for the last — for a run of arrivals whose rates nobody reads."""
+        if not times:
+            return self.rate
+        q, window, cap = self._q, self.window_s, self.max_arrivals
+        last = q[-1] if q else -math.inf
+        for t in times[:-1]:
+            if t < last:
+                t = last
+            if self._first is None:
+                self._first = t
+            q.append(t)
+            last = t
+            lo = t - window
+            while q[0] <= lo:
+                q.popleft()
+            if len(q) > cap:
+                self._capped = q.popleft()
+        return self.add(times[-1])

@@ -99,6 +99,40 @@ class OutputLengths:
             del w.sorted[bisect_left(w.sorted, w.order.popleft())]
         self._cache.pop(cls, None)
 
+    def observe_many(self, pairs) -> None:
+        """:meth:`observe` for each ``(cls, output_tokens)`` in order (the same state after),
+        with the per-call work hoisted out of the loop."""
+        g, classes, cache, n_cls, window = self._global, self._classes, self._cache, self.max_classes, self.window
+        go, gs, gn = g.order, g.sorted, g.n
+        seen = False
+        for cls, out in pairs:
+            v = float(out)
+            if not v >= 0.0:
+                continue
+            seen = True
+            go.append(v)
+            insort(gs, v)
+            if len(go) > gn:
+                del gs[bisect_left(gs, go.popleft())]
+            if cls is None:
+                continue
+            w = classes.get(cls)
+            if w is None:
+                w = classes[cls] = _Window(window)
+                if len(classes) > n_cls:
+                    old, _ = classes.popitem(last=False)
+                    cache.pop(old, None)
+            else:
+                classes.move_to_end(cls)
+            wo, ws = w.order, w.sorted
+            wo.append(v)
+            insort(ws, v)
+            if len(wo) > w.n:
+                del ws[bisect_left(ws, wo.popleft())]
+            cache.pop(cls, None)
+        if seen:
+            self._global_q = None
+
     def fleet(self) -> float:
         """The fleet-wide quantile (the prior before any observation)."""
         if self._global_q is None:

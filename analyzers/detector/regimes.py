@@ -133,6 +133,20 @@ class RegimeDetector(ABC):
         reason = ev.get("why", "")
         return [Transition(t, self.regime, kind, key, reason if kind == "enter" else "evidence back to normal", ev)]
 
+    def _quiet_many(self, k: int) -> bool:
+        """Feed ``k`` zero bits to the unkeyed test at once when it is quiet (not active,
+        statistic 0: a zero bit then only counts, :meth:`_feed`'s inline path), and return
+        True — the state ``k`` calls of ``_feed(False, ...)`` leave; otherwise feed nothing
+        and return False (the caller feeds bit by bit)."""
+        test = self._test()
+        et = test.enter_test
+        if test.active or et.statistic != 0.0 or et._down > 0.0:
+            return False
+        self.events += k
+        test.events += k
+        et.n += k
+        return True
+
     def _trim(self) -> None:
         """Bound the per-key state: drop inactive tests whose statistic is back at 0 (a
         fresh test is identical, so nothing is lost); if more than ``max_keys`` remain,
@@ -642,6 +656,16 @@ class DivergenceDetector(RegimeDetector):
         p_prod = p[rows, k_prod]
         beyond = (bs[rows, k_cost] + 1 > self.floor_batch)
         self.last_time = recs[-1].time if recs else self.last_time
+        quiet = not ((regret > self.margin) | (np.where(is_port, blind, 0.0) > self.blind_margin)).any()
+        if quiet and self._quiet_many(len(recs)):  # every bit 0 on a quiet test: _decided's bookkeeping in bulk
+            self.disagreements += int(np.count_nonzero(k_prod != k_cost))
+            self._p.extend(p_prod.tolist())
+            b = self._beyond
+            for bey in beyond.tolist():  # the EWMA in order, as _decided
+                b += (float(bey) - b) / 64
+            self._beyond = b
+            self.outputs.observe_many([(rec.prefix_class, rec.output_tokens) for rec in recs if rec.output_tokens])
+            return []
         out = []
         decided = self._decided
         # as Python ints, floats and bools made in C (the values of int(), float(), bool() per element)
@@ -680,7 +704,12 @@ class ZeroFactorDetector(RegimeDetector):
         return self._feed(bit, record.time, ev)
 
     def update_batch(self, recs, views, batch) -> list[Transition]:
-        """:meth:`update` over a run of decisions (the common nonzero pick inline)."""
+        """:meth:`update` over a run of decisions (the common nonzero pick inline; a run
+        whose picks all scored nonzero, on a quiet test, in bulk)."""
+        if batch.scores is not None and recs:
+            picked = batch.scores[np.arange(len(recs)), [r.chosen for r in recs]]
+            if picked.all() and self._quiet_many(len(recs)):
+                return []
         out = []
         feed = self._feed
         for rec, v in zip(recs, views):
@@ -809,7 +838,11 @@ class StalenessDetector(RegimeDetector):
         return self._decision(record, view)
 
     def update_batch(self, recs, views, batch) -> list[Transition]:
-        """:meth:`update` over a run of decisions."""
+        """:meth:`update` over a run of decisions (in bulk when no decision of the run can
+        give evidence — exact state or commit-time updates — and the test is quiet)."""
+        if not any(r.snapshot_age > 0 and not r.commit_updates for r in recs) and self._quiet_many(len(recs)):
+            self.arrivals.add_many([r.time for r in recs])
+            return []
         out = []
         for rec, v in zip(recs, views):
             tr = self._decision(rec, v)

@@ -82,7 +82,7 @@ class JsonlSource:
         its cost per line. Following a file being written, it is stricter: a line longer
         than ``max_line`` is ``too_long`` even when the writer paused in the middle of it
         (the line reader let such a line through as two reads)."""
-        max_line = self.max_line
+        max_line, loads = self.max_line, orjson.loads
         pending = b""     # the start of a line whose newline has not come yet (at most max_line bytes)
         skipping = False  # inside an over-long line: discard up to its newline
         while True:
@@ -108,26 +108,26 @@ class JsonlSource:
                     continue
                 self.offset += nl + 1
                 start, skipping = nl + 1, False
-            find = data.find
-            while True:
-                nl = find(b"\n", start)
-                if nl < 0:
-                    break
-                if pending:
-                    line, pending = pending + data[start:nl + 1], b""
-                else:
-                    line = data[start:nl + 1]
-                start = nl + 1
+            parts = (data[start:] if start else data).split(b"\n")
+            rest = parts.pop()  # after the last newline: the start of a line still to come
+            if parts and pending:
+                parts[0], pending = pending + parts[0], b""
+            for part in parts:  # each a whole line, its newline dropped (JSON allows trailing whitespace)
                 self.line_no += 1
-                if len(line) > max_line + 1:  # as _lines: reported once max_line + 1 bytes are read
+                size = len(part) + 1
+                if size > max_line + 1:  # as _lines: reported once max_line + 1 bytes are read
                     self.offset += max_line + 1
                     yield {"kind": "too_long", "line": self.line_no}
-                    self.offset += len(line) - (max_line + 1)
+                    self.offset += size - (max_line + 1)
                     continue
-                self.offset += len(line)
-                yield _parse(line, self.line_no)
-            if start < len(data):
-                pending += data[start:]
+                self.offset += size
+                try:
+                    rec = loads(part)
+                except orjson.JSONDecodeError:  # the marker _parse gives the line with its newline
+                    rec = _parse(part + b"\n", self.line_no)
+                yield rec
+            if rest:
+                pending += rest
                 if len(pending) > max_line:
                     self.line_no += 1
                     self.offset += max_line + 1
