@@ -207,3 +207,41 @@ def test_single_decision_path_equals_a_one_row_batch_bit_for_bit(scorer):
                                                        v.y[None]))
     assert [t.to_dict() for t in ta] == [t.to_dict() for t in tb] and ta   # transitions, evidence included
     assert a._mean_cost == b._mean_cost and a.disagreements == b.disagreements and list(a._p) == list(b._p)
+
+
+def test_divergence_quiet_runs_in_bulk_keep_the_bookkeeping_of_one_by_one():
+    """A quiet run (no regret: alike instances) past the weight floor (batches of 40) fed as
+    one vectorised run leaves what the one-by-one path leaves: the picks' prefill, the
+    beyond-the-floor average, disagreements, the learned output lengths, the event count."""
+    from analyzers.detector.validate import RecordValidator
+
+    raws = [dict(_dec(i, cached=(0, 0, 0), q=(100, 100, 100), bs=(40 + i % 3, 40 + i % 3, 40 + i % 3), out=50 + i,
+                      cls=i % 4).to_dict()) for i in range(40)]
+    bulk, one = DivergenceDetector(), DivergenceDetector()
+    pairs, batch = RecordValidator(3).check_decisions(raws)
+    assert bulk.update_batch([r for r, _ in pairs], [v for _, v in pairs], batch) == []
+    for r, v in pairs:
+        assert one.update(r, (), v) == []
+    for d in (bulk, one):
+        assert d._test().enter_test.n == 40 and not d.active
+    assert bulk._beyond == one._beyond > 0.4 and list(bulk._p) == list(one._p) and bulk.disagreements == one.disagreements
+    assert bulk.events == one.events == 40 and _lengths_state(bulk.outputs) == _lengths_state(one.outputs)
+
+
+def test_zero_factor_runs_flag_dominated_zero_picks_as_one_by_one():
+    """A port picking a zero-scored instance while another zero-scored one has a smaller batch:
+    fed as vectorised runs, the zero-factor flag enters as it does one record at a time (the
+    run is not taken for a quiet one)."""
+    from analyzers.detector import RegimeMonitor
+
+    raws = []
+    for i in range(60):
+        d = _dec(i, scorer="lmetric-plain", cached=(0, 0, 0), q=(0, 0, 0), bs=(3, 1, 2)).to_dict()
+        d["scores"] = [0.0, 0.0, 5.0]
+        raws.append(d)
+    runs, one = RegimeMonitor(3), RegimeMonitor(3)
+    runs.process_many(raws)
+    for d in raws:
+        one.process(d)
+    assert runs.by_regime["zero_factor"].active and one.by_regime["zero_factor"].active
+    assert [t.to_dict() for t in runs.transitions] == [t.to_dict() for t in one.transitions]

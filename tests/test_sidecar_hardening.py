@@ -682,3 +682,86 @@ def test_runs_of_512_and_one_record_at_a_time_give_the_same_events_and_counts():
     a, b = runs.monitor.state(), one.monitor.state()
     assert json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
     assert a["bad_records"]["non_utf8"] and a["bad_records"]["future"] and a["bad_records"]["duplicate"]
+
+
+def test_long_clean_decision_runs_take_the_bulk_paths_and_equal_one_at_a_time(monkeypatch):
+    """Runs of clean decisions (a simulated 8-instance stream, like the benchmark's) are
+    accepted in bulk and fed to quiet detectors in bulk; the result must equal one record at
+    a time: events, dropped counts, notes, statistics. Future records interleaved one after
+    every decision must never add up to a clock jump on either path (an accepted record
+    restarts their count; the batch path once kept counting). Output lengths are left out:
+    the batch path reads the expected output at the start of a run (documented)."""
+    import numpy as np
+
+    from analyzers.detector import regimes, validate
+    from analyzers.router.router import Router
+    from analyzers.sim.cluster import Cluster
+    from analyzers.sim.profiles import get_profile
+    from analyzers.sim.workloads import load_workload
+
+    reqs = load_workload("api", np.random.default_rng(3), limit=4000)
+    res = Cluster(8, get_profile("h20")).run(reqs, Router("lmetric", rng=np.random.default_rng(3)), telemetry_interval=None)
+    stream = []
+    for k, d in enumerate(res.decisions):
+        rec = d.to_dict()
+        rec["output_tokens"] = None
+        stream.append(rec)
+        if 1200 <= k < 2000:
+            stream.append({**rec, "time": rec["time"] + 1e6 + k, "request_id": 10**9 + k})  # future, dropped
+        if 2000 <= k < 3000 and k % 200 == 199:
+            stream.append(dict(rec))  # the same decision again (a duplicate, dropped)
+    taken = {"bulk": 0, "quiet": 0}
+    run_keys, quiet_many = validate.RecordValidator._run_keys, regimes.RegimeDetector._quiet_many
+
+    def counting_keys(self, *a):
+        keys = run_keys(self, *a)
+        taken["bulk"] += keys is not None
+        return keys
+
+    def counting_quiet(self, k):
+        fed = quiet_many(self, k)
+        taken["quiet"] += fed
+        return fed
+
+    monkeypatch.setattr(validate.RecordValidator, "_run_keys", counting_keys)
+    monkeypatch.setattr(regimes.RegimeDetector, "_quiet_many", counting_quiet)
+    runs, one = RegimeMonitor(8), RegimeMonitor(8)
+    for i in range(0, len(stream), 512):
+        runs.process_many(stream[i:i + 512])
+    for rec in stream:
+        one.process(rec)
+    assert taken["bulk"] >= 4 and taken["quiet"] >= 4  # the bulk paths ran (runs without bad records)
+    a, b = runs.state(), one.state()
+    assert json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
+    assert [t.to_dict() for t in runs.transitions] == [t.to_dict() for t in one.transitions]
+    # and every detector's and the validator's inner state, but what the batch path refreshes per run
+    # (the exchange rate and calibrated coefficients, and the shadow mean costs that use them)
+    per_run = {"_lam", "_lam_every", "_coef_every", "_mean_cost"}
+    assert _plain(runs.validator, {"view", "notes"}) == _plain(one.validator, {"view", "notes"})  # (the last record's)
+    for x, y in zip(runs.detectors, one.detectors):
+        skip = per_run | {"_evidence"} if x.regime == "divergence" else per_run  # (its evidence shows the mean costs)
+        assert _plain(x, skip) == _plain(y, skip), type(x).__name__
+    assert a["bad_records"] == {"future": 800, "duplicate": 5} and "clock_jump" not in a["notes"]
+    assert a["records"]["decision"] == 4000
+
+
+def _plain(o, skip=frozenset(), depth=0):
+    """An object's state as nested plain values, in order (floats by repr: NaN equals NaN)."""
+    import collections
+
+    import numpy as np
+
+    assert depth < 12
+    if isinstance(o, float):
+        return repr(o)
+    if o is None or isinstance(o, (bool, int, str, bytes)):
+        return o
+    if isinstance(o, np.ndarray):
+        return ("ndarray", repr(o.tolist()))
+    if isinstance(o, (list, tuple, collections.deque, set, frozenset)):
+        items = sorted(o, key=repr) if isinstance(o, (set, frozenset)) else o
+        return [type(o).__name__, *[_plain(x, skip, depth + 1) for x in items]]
+    if isinstance(o, dict):
+        return [type(o).__name__, *[(_plain(k, skip, depth + 1), _plain(v, skip, depth + 1)) for k, v in o.items()]]
+    fields = vars(o) if hasattr(o, "__dict__") else {k: getattr(o, k) for k in getattr(o, "__slots__", ())}
+    return [type(o).__name__, *[(k, _plain(v, skip, depth + 1)) for k, v in fields.items() if k not in skip]]
