@@ -193,3 +193,18 @@ def test_staleness_scenario_flag_enters_acts_and_exits(interval):
     assert [tr.kind for tr in st] == ["enter", "exit"]
     assert all(c is True for t, c in commits if t > exit_.time)
     assert any(a.action == "commit-time updates stay on" and a.time == exit_.time for a in mon.policy.actions)
+
+
+def test_staleness_runs_flag_herding_as_one_by_one():
+    """Decisions at 100/s on 1 s old snapshots without commit-time updates, fed as vectorised
+    runs: the staleness flag enters as it does one record at a time (such a run is never
+    taken for a quiet one), and runs with commit-time updates stay quiet on both paths."""
+    for commit, flagged in ((None, True), (True, False)):
+        raws = [_raw(0.01 * i, snapshot_age=1.0, commit_updates=commit, request_id=i) for i in range(3000)]
+        runs, one = RegimeMonitor(4), RegimeMonitor(4)
+        runs.process_many(raws)
+        for d in raws:
+            one.process(d)
+        assert runs.by_regime["staleness"].active is one.by_regime["staleness"].active is flagged
+        assert [t.to_dict() for t in runs.transitions] == [t.to_dict() for t in one.transitions]
+        assert runs.by_regime["staleness"].events == one.by_regime["staleness"].events == 3000
