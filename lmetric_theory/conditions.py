@@ -48,6 +48,7 @@ __all__ = [
     "agreement_interval",
     "on_lower_left_hull",
     "hot_prefix_condition",
+    "hot_prefix_condition_many",
     "hot_prefix_ratio_form",
     "affinity_ratio",
     "stays_on_holder",
@@ -299,6 +300,28 @@ def hot_prefix_condition(share: float, holders: int, instances: int) -> bool:
     if fast is not None:
         return not fast
     return exact_value(share) * instances <= holders
+
+
+def hot_prefix_condition_many(shares, holders, instances: int) -> np.ndarray:
+    """:func:`hot_prefix_condition` element-wise over arrays of shares and holder counts
+    (same results: the float comparison where it is decided, the exact one of the scalar
+    function on the few elements near the boundary).
+
+    >>> hot_prefix_condition_many([0.3, 0.31, 0.2], [3, 3, 3], 10).tolist()
+    [True, False, True]
+    """
+    s = np.asarray(shares, dtype=float)
+    m = np.asarray(holders)
+    if instances <= 0 or m.size and not ((m >= 0) & (m <= instances)).all():
+        raise ValueError("need 0 <= holders <= instances and instances > 0")
+    lhs, rhs = s * instances, m.astype(float)
+    with np.errstate(invalid="ignore"):
+        decided = np.isfinite(lhs) & np.isfinite(rhs) & (
+            np.abs(lhs - rhs) > 1e-9 * np.maximum(np.maximum(np.abs(lhs), np.abs(rhs)), 1.0))
+    out = ~(lhs > rhs)
+    for i in np.flatnonzero(~decided).tolist():
+        out[i] = hot_prefix_condition(float(s[i]), int(m[i]), instances)
+    return out
 
 
 def hot_prefix_ratio_form(share: float, holders: int, instances: int) -> bool:

@@ -765,3 +765,34 @@ def _plain(o, skip=frozenset(), depth=0):
         return [type(o).__name__, *[(_plain(k, skip, depth + 1), _plain(v, skip, depth + 1)) for k, v in o.items()]]
     fields = vars(o) if hasattr(o, "__dict__") else {k: getattr(o, k) for k in getattr(o, "__slots__", ())}
     return [type(o).__name__, *[(k, _plain(v, skip, depth + 1)) for k, v in fields.items() if k not in skip]]
+
+
+def test_hot_prefix_scenario_flags_the_same_on_runs_and_one_at_a_time():
+    """The labelled hot-prefix scenario of a port (where both hot-prefix detectors flag)
+    — its telemetry, decisions and snapshots — fed as the
+    file path feeds it and one record at a time: the same transitions with the same evidence
+    and the same inner state of both hot-prefix detectors (their class windows, tests,
+    streaks) — the vectorised Equation 2 and window counts against the per-record ones.
+    Output lengths are left out (the batch path reads them at the start of a run)."""
+    import numpy as np
+
+    from analyzers.detector.scenarios import build_scenario
+    from analyzers.router.router import Router
+    from analyzers.sim.cluster import Cluster
+
+    sc = build_scenario("hot_prefix_port", seed=0)
+    stream = []
+    Cluster(sc.n_instances, sc.profile).run(
+        sc.requests, Router(sc.scorer, rng=np.random.default_rng(0), commit_updates=sc.commit_updates),
+        snapshot_interval=sc.snapshot_interval, record_decisions=False, known_speeds=False,
+        on_telemetry=lambda r: stream.append({**r.to_dict(), "output_tokens": None} if r.kind == "decision" else r.to_dict()))
+    runs, one = RegimeMonitor(sc.n_instances), RegimeMonitor(sc.n_instances)
+    for i in range(0, len(stream), 512):
+        runs.process_many(stream[i:i + 512])
+    for rec in stream:
+        one.process(rec)
+    hot = [t.to_dict() for t in runs.transitions if t.regime.startswith("hot_prefix")]
+    assert {t["regime"] for t in hot} == {"hot_prefix", "hot_prefix_paper"}
+    assert hot == [t.to_dict() for t in one.transitions if t.regime.startswith("hot_prefix")]
+    for regime in ("hot_prefix", "hot_prefix_paper"):
+        assert _plain(runs.by_regime[regime]) == _plain(one.by_regime[regime]), regime

@@ -53,6 +53,24 @@ def test_hot_prefix_condition_fast_path_is_exact_at_the_boundary(case):
     assert C.hot_prefix_condition(share, m, n) == (E(share) * n <= m)
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 64).flatmap(lambda n: st.tuples(st.just(n), st.lists(st.tuples(
+    st.integers(0, n), st.integers(0, 4 * n), st.integers(1, 4 * n), st.sampled_from([-1, 0, 1])), max_size=20))))
+def test_hot_prefix_condition_many_equals_the_scalar_condition(case):
+    """The vectorised predicate equals the scalar one element by element on window shares
+    count/total, on and one ulp beside the boundary m/n (where the exact path decides)."""
+    n, rows = case
+    shares, ms = [], []
+    for m, count, total, ulps in rows:
+        share = min(count, total) / total if ulps == 0 else m / n
+        for _ in range(abs(ulps)):
+            share = math.nextafter(share, math.inf if ulps > 0 else 0.0)
+        shares.append(share)
+        ms.append(m)
+    got = C.hot_prefix_condition_many(shares, ms, n)
+    assert got.dtype == bool and got.tolist() == [C.hot_prefix_condition(s, m, n) for s, m in zip(shares, ms)]
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.integers(0, 500), st.integers(0, 50), st.integers(1, 300), st.integers(0, 20_000),
        st.sampled_from([0.0, 0.1, 1 / 3]))
