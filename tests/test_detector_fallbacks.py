@@ -51,11 +51,13 @@ def _lengths_state(o: OutputLengths):
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.lists(st.tuples(st.sampled_from([None, 0, 1, 2, 3, 4, 5]),
                                    st.one_of(st.integers(0, 50), st.sampled_from([-1.0, float("nan")]))),
-                         max_size=30), max_size=5))
-def test_output_lengths_observe_many_leaves_the_state_of_observe_one_by_one(runs):
-    """Runs of (class, length) pairs — bad lengths, no class, more classes than kept — through
-    observe_many leave the state observe() one by one leaves, quantiles read in between."""
-    a, b = (OutputLengths(window=3, global_window=5, min_samples=1, max_classes=3) for _ in range(2))
+                         max_size=30), max_size=5), st.sampled_from([3, 10]))
+def test_output_lengths_observe_many_leaves_the_state_of_observe_one_by_one(runs, max_classes):
+    """Runs of (class, length) pairs — bad lengths, no class, more classes than kept (3) or
+    not (10), more values than a window holds — through observe_many leave the state
+    observe() one by one leaves (window order, sorted values, class order), quantiles
+    read in between."""
+    a, b = (OutputLengths(window=3, global_window=5, min_samples=1, max_classes=max_classes) for _ in range(2))
     for run in runs:
         for c, v in run:
             a.observe(c, v)

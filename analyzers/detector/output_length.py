@@ -49,6 +49,19 @@ class _Window:
             old = self.order.popleft()
             del self.sorted[bisect_left(self.sorted, old)]
 
+    def extend(self, values: list) -> None:
+        """:meth:`add` for each value in order (the same window after)."""
+        if len(values) >= self.n:
+            self.order = deque(values[-self.n:])
+            self.sorted = sorted(self.order)
+            return
+        order, srt = self.order, self.sorted
+        for v in values:
+            order.append(v)
+            insort(srt, v)
+        while len(order) > self.n:
+            del srt[bisect_left(srt, order.popleft())]
+
     def quantile(self, q: float) -> float:
         s = self.sorted
         return float(s[min(int(q * len(s)), len(s) - 1)])  # the lower empirical q-quantile
@@ -100,38 +113,42 @@ class OutputLengths:
         self._cache.pop(cls, None)
 
     def observe_many(self, pairs) -> None:
-        """:meth:`observe` for each ``(cls, output_tokens)`` in order (the same state after),
-        with the per-call work hoisted out of the loop."""
-        g, classes, cache, n_cls, window = self._global, self._classes, self._cache, self.max_classes, self.window
-        go, gs, gn = g.order, g.sorted, g.n
-        seen = False
+        """:meth:`observe` for each ``(cls, output_tokens)`` of the list in order, leaving the same
+        state: each window takes its values at once (only its last ``n`` matter), and the
+        classes move to the most recent end in the order of their last observation. (When
+        new classes would overflow ``max_classes``, evictions interleave with insertions:
+        one by one.)"""
+        vals, by_cls = [], {}
         for cls, out in pairs:
             v = float(out)
             if not v >= 0.0:
                 continue
-            seen = True
-            go.append(v)
-            insort(gs, v)
-            if len(go) > gn:
-                del gs[bisect_left(gs, go.popleft())]
-            if cls is None:
-                continue
+            vals.append(v)
+            if cls is not None:
+                got = by_cls.get(cls)
+                if got is None:
+                    by_cls[cls] = [v]
+                else:
+                    got.append(v)
+        if not vals:
+            return
+        classes = self._classes
+        if len(classes) + sum(c not in classes for c in by_cls) > self.max_classes:
+            for cls, out in pairs:
+                self.observe(cls, out)
+            return
+        self._global.extend(vals)
+        self._global_q = None
+        last_first = dict.fromkeys(c for c, out in reversed(pairs) if c is not None and float(out) >= 0.0)
+        cache, window = self._cache, self.window
+        for cls in reversed(last_first):  # in the order of their last observation
             w = classes.get(cls)
             if w is None:
                 w = classes[cls] = _Window(window)
-                if len(classes) > n_cls:
-                    old, _ = classes.popitem(last=False)
-                    cache.pop(old, None)
             else:
                 classes.move_to_end(cls)
-            wo, ws = w.order, w.sorted
-            wo.append(v)
-            insort(ws, v)
-            if len(wo) > w.n:
-                del ws[bisect_left(ws, wo.popleft())]
+            w.extend(by_cls[cls])
             cache.pop(cls, None)
-        if seen:
-            self._global_q = None
 
     def fleet(self) -> float:
         """The fleet-wide quantile (the prior before any observation)."""
