@@ -1,6 +1,7 @@
 """Detector speed: decision records/s through the full monitor (validation + every
 detector + policy), through the sidecar's CLI path with events on (a file read in
-runs of 512, and one record at a time as ``--follow`` does), memory on a long stream of
+runs of 512, and one record at a time as ``--follow`` does), through a pipe into a fresh
+``lmetric sidecar`` process, memory on a long stream of
 unique prefix classes, and the cost of one scrape round of 16 Prometheus expositions.
 
 Targets (issues 5, 9): at least 50,000 decision records per second from files and
@@ -96,6 +97,35 @@ def cli_rates(records: list[dict], runs: int = 3) -> tuple[float, float]:
     return float(np.median(batched)), float(np.median(single))
 
 
+def pipe_rate(records: list[dict], copies: int, runs: int = 3) -> tuple[float, float, int]:
+    """Decision records per CPU-second of a fresh ``python -m analyzers sidecar --source -
+    --json --events FILE`` process reading them from a pipe, as a user runs it: the child's
+    CPU time (rusage) less its start-up and shut-down (the same command on an empty pipe),
+    the median of ``runs``. The stream is ``copies`` copies of ``records``, each shifted
+    past the last in time and request id. Returns ``(rate, start-up s, records)``."""
+    import resource
+    import subprocess
+    import sys
+
+    span = records[-1]["time"] + 1.0
+    lines = [json.dumps({**r, "time": r["time"] + k * span, "request_id": r["request_id"] + k * len(records)})
+             for k in range(copies) for r in records]
+    payload = ("\n".join(lines) + "\n").encode()
+
+    def child_cpu(data: bytes) -> float:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        with tempfile.TemporaryDirectory() as d:
+            subprocess.run([sys.executable, "-m", "analyzers", "sidecar", "--source", "-", "--instances", "16", "--json",
+                            "--events", os.path.join(d, "e.jsonl")], input=data, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, check=True)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+
+    start = float(np.median([child_cpu(b"") for _ in range(runs)]))
+    full = float(np.median([child_cpu(payload) for _ in range(runs)]))
+    return len(lines) / max(full - start, 1e-9), start, len(lines)
+
+
 def memory_flat(n: int) -> list[tuple[int, float]]:
     """RSS (MB) after every 10% of an ``n``-record stream of decisions whose prefix
     classes are all distinct (16 instances, runs of 512, events on)."""
@@ -152,6 +182,10 @@ def main(argv=None) -> int:
     print(f"through the sidecar CLI with --json and --events, per CPU-second (median of 3 runs): {cb:,.0f}/s from a "
           f"file (target >= 50,000: {'meets' if cb >= 50_000 else 'MISSES'}), {cs:,.0f}/s one at a time as --follow "
           f"does (target >= 20,000: {'meets' if cs >= 20_000 else 'MISSES'})")
+    pr, startup, n_pipe = pipe_rate(records, 1 if a.quick else 5)
+    print(f"through a pipe into a fresh `lmetric sidecar --source - --json --events` process, {n_pipe:,} records, per "
+          f"CPU-second after its start-up ({startup:.2f} s; median of 3): {pr:,.0f}/s "
+          f"(target >= 50,000: {'meets' if pr >= 50_000 else 'MISSES'})")
     n_mem = 200_000 if a.quick else 1_000_000
     marks = memory_flat(n_mem)
     growth = marks[-1][1] - marks[0][1]

@@ -623,7 +623,9 @@ def test_llamacpp_scrape_reads_slots_and_props_for_kv_usage_and_the_slot_cap():
     assert m.records["snapshot"] == 1 and not m.bad_records
 
 
-JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+# (huge integers too: in-process producers hand Python ints of any size to the monitor)
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.sampled_from([10**400, -10**400, 2**64 + 1, 2**63])
+                    | st.floats() | st.text(max_size=5),
                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
                     max_leaves=8)
 _DEC = {"kind": "decision", "time": 5.0, "request_id": 7, "chosen": 1, "scorer": "lmetric", "prompt_tokens": 900,
@@ -640,12 +642,28 @@ def test_any_value_in_any_field_is_accepted_or_counted(field, value, batched):
     base, key = (dict(_SNAP), field[2:]) if field.startswith("s:") else (dict(_DEC), field)
     base[key] = value
     m = RegimeMonitor(2)
-    stream = [base] * 9 if batched else [base]  # nine alike: the vectorised path
+    # nine of it: the vectorised path, each run's records told apart so a run can be accepted in bulk
+    stream = [{**base, "request_id": k} if key != "request_id" else dict(base) for k in range(9)] if batched else [base]
     m.process_many(stream) if batched else m.process(base)
     assert sum(m.records.values()) == len(stream)
     accepted = sum(v for k, v in m.records.items() if k != "bad")
     assert m.records["bad"] == sum(m.bad_records.values())
     assert accepted + m.records["bad"] == len(stream)
+
+
+@pytest.mark.parametrize("big", [10**400, -10**400, 2**64 + 1])
+@pytest.mark.parametrize("field", sorted(_DEC))
+def test_a_huge_integer_in_any_decision_field_is_counted_on_both_paths(field, big):
+    """Python ints of any size (in-process producers) in any field, in a vectorised run of
+    nine and one at a time: the same verdicts, counted, never an OverflowError."""
+    stream = [{**_DEC, "request_id": k, field: big} if field != "request_id" else {**_DEC, "time": 5.0 + k, field: big}
+              for k in range(9)]
+    runs, one = RegimeMonitor(2), RegimeMonitor(2)
+    runs.process_many(stream)
+    for rec in stream:
+        one.process(rec)
+    assert runs.records == one.records and runs.bad_records == one.bad_records
+    assert sum(runs.records.values()) == 9
 
 
 def test_runs_of_512_and_one_record_at_a_time_give_the_same_events_and_counts():

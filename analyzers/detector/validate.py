@@ -564,7 +564,10 @@ class RecordValidator:
         no_scores = scores_all is None
         seen, dedup = self._seen, self._dedup
         times = meta[:, 0]
-        keys = self._run_keys(dicts, bad, times, n, no_scores)
+        try:
+            keys = self._run_keys(dicts, bad, times, n, no_scores)
+        except (OverflowError, TypeError, ValueError):  # e.g. an age too large for a float: the loop counts it
+            keys = None
         if keys is not None:  # every record passes: accepted in bulk (as the loop below would, one by one)
             self._last_decision_time = keys[-1][1]
             if keys[-1][1] > self.clock:
