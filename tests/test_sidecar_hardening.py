@@ -814,3 +814,21 @@ def test_hot_prefix_scenario_flags_the_same_on_runs_and_one_at_a_time():
     assert hot == [t.to_dict() for t in one.transitions if t.regime.startswith("hot_prefix")]
     for regime in ("hot_prefix", "hot_prefix_paper"):
         assert _plain(runs.by_regime[regime]) == _plain(one.by_regime[regime]), regime
+
+
+@pytest.mark.parametrize("field", sorted(_DEC))
+def test_a_run_whose_first_decision_lacks_a_field_is_counted_on_both_paths(field):
+    """A vectorised run (nine decisions) whose records lack a field — the first one's
+    ``cached_tokens`` sizes the run — gives the verdicts of one record at a time, never a
+    KeyError (found attacking the batch path: eight lines ``{"kind": "decision"}`` crashed
+    ``lmetric sidecar --source FILE``)."""
+    stream = [{k: v for k, v in {**_DEC, "request_id": i}.items() if k != field} for i in range(9)]
+    runs, one = RegimeMonitor(2), RegimeMonitor(2)
+    runs.process_many(stream)
+    for rec in stream:
+        one.process(rec)
+    assert runs.records == one.records and runs.bad_records == one.bad_records
+    assert sum(runs.records.values()) == 9
+    bare = RegimeMonitor(2)
+    bare.process_many([{"kind": "decision"}] * 8)
+    assert bare.bad_records == {"missing_field": 8}

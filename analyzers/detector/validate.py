@@ -524,7 +524,8 @@ class RecordValidator:
         counts its precise reason."""
         try:
             flat: list = []
-            n = len(dicts[0]["cached_tokens"]) if dicts and type(dicts[0]) is dict else 0
+            first = dicts[0].get("cached_tokens") if dicts and type(dicts[0]) is dict else None
+            n = len(first) if type(first) is list else 0  # (a first record without the field: no KeyError)
             for d in dicts:
                 if type(d) is not dict or d.get("kind") != "decision" or None in _required(d):
                     raise ValueError("structure")
