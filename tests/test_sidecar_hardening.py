@@ -832,3 +832,14 @@ def test_a_run_whose_first_decision_lacks_a_field_is_counted_on_both_paths(field
     bare = RegimeMonitor(2)
     bare.process_many([{"kind": "decision"}] * 8)
     assert bare.bad_records == {"missing_field": 8}
+
+
+def test_a_clean_run_counts_no_bad_records_entry():
+    """A vectorised run without a bad record leaves the record counts — what ``state()``
+    and the sidecar's JSON show — those of one record at a time: no ``"bad": 0`` entry."""
+    stream = [{**_DEC, "request_id": i} for i in range(9)]
+    runs, one = RegimeMonitor(2), RegimeMonitor(2)
+    runs.process_many(stream)
+    for rec in stream:
+        one.process(rec)
+    assert runs.state()["records"] == one.state()["records"] == {"decision": 9}

@@ -116,7 +116,8 @@ class RegimeMonitor:
     def _decision_run(self, dicts: list) -> list[Transition]:
         pairs, batch = self.validator.check_decisions(dicts)
         valid = [pr for pr in pairs if pr is not None]
-        self.records["bad"] += len(pairs) - len(valid)
+        if len(valid) < len(pairs):  # (no "bad": 0 entry in the counts: the state equals one at a time)
+            self.records["bad"] += len(pairs) - len(valid)
         if not valid:
             return []
         recs = [r for r, _ in valid]
