@@ -712,8 +712,19 @@ class DivergenceDetector(RegimeDetector):
         picks["cost-model"] = k_cost
         picks["linear"] = np.argmin(x + lam * (bs + 1), axis=1)
         a = self._cost_rate
-        for name, k in picks.items():  # EWMA of each rule's marginal cost over the run, in order
-            vals = cost[rows, k]
+        # EWMA of each rule's marginal cost over the run, in order: a port's only over its own decisions
+        # (as update: a run mixing scorers must not charge a port for the others'), new rules in the
+        # order update meets them
+        order = dict.fromkeys([*(f for f in fams[:1] if f != "lmetric"), "lmetric", "cost-model", "linear",
+                               *(f for f in fams if f != "lmetric")])
+        mixed = len(set(fams)) > 1
+        for name in order:
+            k = picks[name]
+            if mixed and name not in ("lmetric", "cost-model", "linear"):
+                own = np.array([i for i, f in enumerate(fams) if f == name])
+                vals = cost[own, k[own]]
+            else:
+                vals = cost[rows, k]
             prev = self._mean_cost.get(name, float(vals[0]))
             w = (1 - a) ** np.arange(len(vals) - 1, -1, -1)
             self._mean_cost[name] = float(prev * (1 - a) ** len(vals) + a * (w * vals).sum())
