@@ -95,9 +95,12 @@ class RegimeMonitor:
     def process_many(self, raws: list, batch_size: int = 512) -> list[Transition]:
         """Process records in order, decisions in vectorised runs of up to ``batch_size``.
 
-        Equivalent to calling :meth:`process` on each record, except that the policy
-        acts once per run (so a fallback starts at most one run later) and the
-        divergence detector uses the expected output length at the start of a run."""
+        Equivalent to calling :meth:`process` on each record (the same verdicts, counts,
+        transitions and detector state; tested), except that the policy acts once per run
+        (so a fallback starts at most one run later) and the divergence detector reads the
+        expected output lengths, its exchange rate ``lambda*`` and calibrated coefficients
+        as they were at the start of a run (one at a time refreshes the last two every 64
+        decisions) and sums its shadow mean costs over the run (equal within rounding)."""
         out: list[Transition] = []
         i = 0
         while i < len(raws):
