@@ -651,11 +651,11 @@ def test_any_value_in_any_field_is_accepted_or_counted(field, value, batched):
     assert accepted + m.records["bad"] == len(stream)
 
 
-@pytest.mark.parametrize("big", [10**400, -10**400, 2**64 + 1])
+@pytest.mark.parametrize("big", [10**400, -10**400, 2**64 + 1, None])
 @pytest.mark.parametrize("field", sorted(_DEC))
-def test_a_huge_integer_in_any_decision_field_is_counted_on_both_paths(field, big):
-    """Python ints of any size (in-process producers) in any field, in a vectorised run of
-    nine and one at a time: the same verdicts, counted, never an OverflowError."""
+def test_a_huge_integer_or_null_in_any_decision_field_is_counted_on_both_paths(field, big):
+    """Python ints of any size (in-process producers) or null in any field, in a vectorised
+    run of nine and one at a time: the same verdicts, counted, never an OverflowError."""
     stream = [{**_DEC, "request_id": k, field: big} if field != "request_id" else {**_DEC, "time": 5.0 + k, field: big}
               for k in range(9)]
     runs, one = RegimeMonitor(2), RegimeMonitor(2)

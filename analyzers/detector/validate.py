@@ -101,10 +101,7 @@ _DEC_REQUIRED = ("time", "request_id", "chosen", "prompt_tokens", "cached_tokens
 _DEC_INDICATORS = ("cached_tokens", "queued_prefill_tokens", "batch_size")
 
 
-def _required(d: dict) -> tuple:
-    g = d.get
-    return (g("time"), g("request_id"), g("chosen"), g("prompt_tokens"), g("cached_tokens"), g("queued_prefill_tokens"),
-            g("batch_size"))
+_REQ_KEYS = frozenset(_DEC_REQUIRED)
 
 
 _DEC_SET = {"time", "request_id", "chosen", "scorer", "prompt_tokens", "cached_tokens", "queued_prefill_tokens",
@@ -527,7 +524,9 @@ class RecordValidator:
             first = dicts[0].get("cached_tokens") if dicts and type(dicts[0]) is dict else None
             n = len(first) if type(first) is list else 0  # (a first record without the field: no KeyError)
             for d in dicts:
-                if type(d) is not dict or d.get("kind") != "decision" or None in _required(d):
+                # (a None time or prompt_tokens fails the meta array below; a None id or pick the checks
+                # of the record loop, which send the record to check() for its missing_field)
+                if type(d) is not dict or d.get("kind") != "decision" or not _REQ_KEYS <= d.keys():
                     raise ValueError("structure")
                 c, q, b = d["cached_tokens"], d["queued_prefill_tokens"], d["batch_size"]
                 if type(c) is not list or type(q) is not list or type(b) is not list or not (
