@@ -651,6 +651,16 @@ def test_any_value_in_any_field_is_accepted_or_counted(field, value, batched):
     assert accepted + m.records["bad"] == len(stream)
 
 
+def _same_counts_both_ways(stream: list) -> None:
+    """A run of nine through process_many and one by one: every record counted, the same way."""
+    runs, one = RegimeMonitor(2), RegimeMonitor(2)
+    runs.process_many(stream)
+    for rec in stream:
+        one.process(rec)
+    assert runs.records == one.records and runs.bad_records == one.bad_records
+    assert sum(runs.records.values()) == len(stream) == 9
+
+
 @pytest.mark.parametrize("big", [10**400, -10**400, 2**64 + 1, None])
 @pytest.mark.parametrize("field", sorted(_DEC))
 def test_a_huge_integer_or_null_in_any_decision_field_is_counted_on_both_paths(field, big):
@@ -658,12 +668,7 @@ def test_a_huge_integer_or_null_in_any_decision_field_is_counted_on_both_paths(f
     run of nine and one at a time: the same verdicts, counted, never an OverflowError."""
     stream = [{**_DEC, "request_id": k, field: big} if field != "request_id" else {**_DEC, "time": 5.0 + k, field: big}
               for k in range(9)]
-    runs, one = RegimeMonitor(2), RegimeMonitor(2)
-    runs.process_many(stream)
-    for rec in stream:
-        one.process(rec)
-    assert runs.records == one.records and runs.bad_records == one.bad_records
-    assert sum(runs.records.values()) == 9
+    _same_counts_both_ways(stream)
 
 
 def test_runs_of_512_and_one_record_at_a_time_give_the_same_events_and_counts():
@@ -823,12 +828,7 @@ def test_a_run_whose_first_decision_lacks_a_field_is_counted_on_both_paths(field
     KeyError (found attacking the batch path: eight lines ``{"kind": "decision"}`` crashed
     ``lmetric sidecar --source FILE``)."""
     stream = [{k: v for k, v in {**_DEC, "request_id": i}.items() if k != field} for i in range(9)]
-    runs, one = RegimeMonitor(2), RegimeMonitor(2)
-    runs.process_many(stream)
-    for rec in stream:
-        one.process(rec)
-    assert runs.records == one.records and runs.bad_records == one.bad_records
-    assert sum(runs.records.values()) == 9
+    _same_counts_both_ways(stream)
     bare = RegimeMonitor(2)
     bare.process_many([{"kind": "decision"}] * 8)
     assert bare.bad_records == {"missing_field": 8}

@@ -235,6 +235,23 @@ class _ClassWindow:
         return len(self._q)
 
 
+def _class_run(win: _ClassWindow, recs, holders: np.ndarray):
+    """A run of decisions into a class window, and Equation 2 for each (both hot-prefix
+    detectors): ``(classes, counts, totals, shares, m, fails)`` — each decision's class,
+    its class's count and the window's total after it (lists), ``count / total``, the
+    holder counts ``m`` and whether Equation 2 fails with ``0 < m < N`` (arrays)."""
+    classes = [r.prefix_class for r in recs]
+    cnt, tot = win.add_run([r.time for r in recs], classes)
+    share = np.array(cnt) / np.maximum(np.array(tot), 1)  # count / total, as the per-record paths divide
+    m = np.count_nonzero(holders, axis=1)
+    n = holders.shape[1]
+    inner = (m > 0) & (m < n)
+    fails = np.zeros(len(recs), dtype=bool)
+    if inner.any():
+        fails[inner] = ~C.hot_prefix_condition_many(share[inner], m[inner], n)
+    return classes, cnt, tot, share, m, fails
+
+
 class HotPrefixDetector(RegimeDetector):
     """Ours (T8 + sequential test): per prefix class, evidence = Equation 2 fails on the
     trailing-window share, the product kept the request on a holder, and the holders'
@@ -269,19 +286,11 @@ class HotPrefixDetector(RegimeDetector):
         pass, Equation 2 and the evidence bit as arrays; a decision goes through
         :meth:`_evidence_step` only when its bit is set or its class has a test."""
         holders = batch.cached >= BLOCK
-        m = holders.sum(axis=1)
+        classes, cnt, tot, share, m, fails = _class_run(self.win, recs, holders)
         n = holders.shape[1]
         y_h = (batch.y * holders).sum(axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = (y_h / np.maximum(m, 1)) / ((batch.y.sum(axis=1) - y_h) / np.maximum(n - m, 1))
-        classes = [r.prefix_class for r in recs]
-        cnt, tot = self.win.add_run([r.time for r in recs], classes)
-        tot_a = np.array(tot)
-        share = np.array(cnt) / np.maximum(tot_a, 1)  # count / total, as the per-record path divides
-        inner = (m > 0) & (m < n)
-        fails = np.zeros(len(recs), dtype=bool)
-        if inner.any():
-            fails[inner] = ~C.hot_prefix_condition_many(share[inner], m[inner], n)
         held = holders[np.arange(len(recs)), [r.chosen for r in recs]]
         bits = (fails & held & (ratio > 1 + self.slack)).tolist()
         tests, min_arr = self._tests, self.min_arrivals
@@ -387,15 +396,8 @@ class PaperHotspotDetector(RegimeDetector):
         inside = np.where(holders, s, np.inf).min(axis=1)
         outside = np.where(holders, np.inf, s).min(axis=1)
         best = (inside <= outside).tolist()
-        m = np.count_nonzero(holders, axis=1)
+        classes, cnt, _, share, m, fails = _class_run(self.win, recs, holders)
         n = holders.shape[1]
-        classes = [r.prefix_class for r in recs]
-        cnt, tot = self.win.add_run([r.time for r in recs], classes)
-        share = np.array(cnt) / np.maximum(np.array(tot), 1)
-        inner = (m > 0) & (m < n)
-        fails = np.zeros(len(recs), dtype=bool)
-        if inner.any():
-            fails[inner] = ~C.hot_prefix_condition_many(share[inner], m[inner], n)
         confirmed, streak = self._confirmed, self._streak
         out = []
         for i, (c, f) in enumerate(zip(classes, fails.tolist())):

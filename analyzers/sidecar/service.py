@@ -54,27 +54,28 @@ class Sidecar:
         """Process one record; never raises on bad input (:meth:`feed_many` of one, unbatched)."""
         with self.lock:
             out = self.monitor.process(raw)
-            policy = self.monitor.policy
-            actions = ()
-            if policy is not None:
-                actions = policy.actions[self._actions_seen:]
-                self._actions_seen = len(policy.actions)
-        if self.quiet or not (out or actions):
-            return out
-        self._emit_all(out, actions)
+            actions = self._new_actions()
+        if not self.quiet and (out or actions):
+            self._emit_all(out, actions)
         return out
 
     def feed_many(self, raws: list, batched: bool = True) -> list[Transition]:
         """Process records in order (decision runs vectorised when ``batched``)."""
         with self.lock:
             out = self.monitor.process_many(raws) if batched else [t for r in raws for t in self.monitor.process(r)]
-            actions = []
-            if self.monitor.policy is not None:
-                actions = self.monitor.policy.actions[self._actions_seen:]
-                self._actions_seen = len(self.monitor.policy.actions)
+            actions = self._new_actions()
         if not self.quiet:
             self._emit_all(out, actions)
         return out
+
+    def _new_actions(self) -> list:
+        """The policy's actions since the last call (under the lock)."""
+        policy = self.monitor.policy
+        if policy is None:
+            return []
+        actions = policy.actions[self._actions_seen:]
+        self._actions_seen = len(policy.actions)
+        return actions
 
     def _emit_all(self, out, actions) -> None:
         for tr in out:

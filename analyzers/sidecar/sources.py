@@ -75,6 +75,21 @@ class JsonlSource:
         read1 = getattr(self.fh, "read1", None)
         return self._blocks(read1) if read1 is not None else self._lines()
 
+    def _caught_up(self, rest: bytes):
+        """At the end of what the stream has now: when it ends (not following, or told to
+        stop), yield ``rest`` (a last line without its newline) as a record and return True;
+        when following, yield :data:`IDLE` if asked, wait ``poll_s`` and return False."""
+        if not self.follow or (self.stop is not None and self.stop.is_set()):
+            if rest:
+                self.line_no += 1
+                self.offset += len(rest)
+                yield _parse(rest, self.line_no)
+            return True
+        if self.idle_marker:
+            yield IDLE  # caught up: a consumer batching what is available flushes now
+        _time.sleep(self.poll_s)
+        return False
+
     def _blocks(self, read1) -> Iterator:
         """Binary buffered streams: blocks of up to 64 KiB (``read1``: what is available,
         never waiting for more), split at newlines — the records, offsets and line numbers
@@ -90,15 +105,8 @@ class JsonlSource:
             if isinstance(data, str):
                 data = data.encode("utf-8", "surrogateescape")
             if not data:
-                if not self.follow or (self.stop is not None and self.stop.is_set()):
-                    if pending:
-                        self.line_no += 1
-                        self.offset += len(pending)
-                        yield _parse(pending, self.line_no)
+                if (yield from self._caught_up(pending)):
                     return
-                if self.idle_marker:
-                    yield IDLE  # caught up: a consumer batching what is available flushes now
-                _time.sleep(self.poll_s)
                 continue
             start = 0
             if skipping:
@@ -145,15 +153,8 @@ class JsonlSource:
             if isinstance(chunk, str):
                 chunk = chunk.encode("utf-8", "surrogateescape")
             if not chunk:
-                if not self.follow or (self.stop is not None and self.stop.is_set()):
-                    if buf and not skipping:
-                        self.line_no += 1
-                        self.offset += len(buf)
-                        yield _parse(buf, self.line_no)
+                if (yield from self._caught_up(b"" if skipping else buf)):
                     return
-                if self.idle_marker:
-                    yield IDLE  # caught up: a consumer batching what is available flushes now
-                _time.sleep(self.poll_s)
                 continue
             if skipping:
                 self.offset += len(chunk)
