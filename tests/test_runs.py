@@ -67,6 +67,38 @@ def test_a_failing_run_is_one_line_error_and_finished_runs_stay_cached(tmp_path)
     assert len(ResultCache(cache)) == 2
 
 
+def test_something_else_at_the_scheduler_address_is_a_one_line_error(tmp_path):
+    """A TCP service that is not Dask answers with bytes the client reads as a frame
+    length of exabytes (seen on this network at tcp://10.0.0.5:8786: a MemoryError
+    traceback): one RunError line instead."""
+    import socket
+    import threading
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+
+    def answer() -> None:
+        for _ in range(4):  # the client may retry; bounded
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            with conn:
+                conn.sendall(b"\xff" * 64)
+                time.sleep(0.5)
+
+    th = threading.Thread(target=answer, daemon=True)
+    th.start()
+    try:
+        with pytest.raises(RunError, match=r"no Dask scheduler at tcp://127.0.0.1:\d+: the handshake failed") as err:
+            run_tasks(_tasks(tmp_path, 1), RunOptions(scheduler=f"tcp://127.0.0.1:{srv.getsockname()[1]}",
+                                                     progress="off", cache_dir=str(tmp_path / "c")))
+        assert "\n" not in str(err.value)
+    finally:
+        srv.close()
+
+
 def test_bad_options_are_refused():
     for kw, msg in (({"jobs": 0}, "--jobs"), ({"scheduler": "localhost:8786"}, "tcp://"), ({"progress": "x"}, "progress")):
         with pytest.raises(ValueError, match=msg):

@@ -132,6 +132,9 @@ def _make_executor(opts: RunOptions):
             client = Client(opts.scheduler, timeout="10s")
         except (OSError, TimeoutError) as exc:
             raise RunError(f"cannot reach the Dask scheduler at {opts.scheduler}: {exc}") from None
+        except Exception as exc:  # something else answers there (its bytes read as a Dask frame: any error)
+            raise RunError(f"no Dask scheduler at {opts.scheduler}: the handshake failed "
+                           f"({type(exc).__name__}: {str(exc)[:120]})") from None
         threads = sum(client.nthreads().values()) or 1
         ex = client.get_executor()
 
